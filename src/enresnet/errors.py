@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints their message (no traceback) and exits 2."""
+
+
+class EnresnetError(Exception):
+    """Base class: the message names the problem and how to fix it."""
+
+
+class ConfigError(EnresnetError, ValueError):
+    """A configuration key, type or value that is not allowed."""
+
+
+class CheckpointError(EnresnetError):
+    """A checkpoint that is missing, corrupted, or for another architecture."""
+
+
+class TrainingDivergedError(EnresnetError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""

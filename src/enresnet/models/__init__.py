@@ -1,0 +1,32 @@
+"""Noise-injected ResNets and their Feynman-Kac ensembles."""
+
+from .ensemble import Ensemble, normalise_weights
+from .noise import NoiseInjection, has_noise, noise_disabled, set_noise
+from .registry import (
+    NAME_FORMS,
+    UnknownModelError,
+    build_model,
+    create_model,
+    integrate_models,
+    list_models,
+)
+from .resnet import PreActBlock, PreActResNet, cifar_resnet, wide_resnet
+
+__all__ = [
+    "NAME_FORMS",
+    "Ensemble",
+    "NoiseInjection",
+    "PreActBlock",
+    "PreActResNet",
+    "UnknownModelError",
+    "build_model",
+    "cifar_resnet",
+    "create_model",
+    "has_noise",
+    "integrate_models",
+    "list_models",
+    "noise_disabled",
+    "normalise_weights",
+    "set_noise",
+    "wide_resnet",
+]

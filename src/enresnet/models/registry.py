@@ -1,0 +1,121 @@
+"""Model registry: ``create_model(name)`` / ``list_models()`` (timm style).
+
+Name grammar::
+
+    single   := [ "en" N "_" ] arch
+    arch     := "resnet" DEPTH            (pre-activation CIFAR ResNet, depth 6n+2)
+              | "wrn" DEPTH "_" WIDEN      (Wide ResNet WRN-DEPTH-WIDEN)
+    name     := single ( "+" single )*
+
+* ``resnet20``: a plain ResNet (no noise, whatever ``noise_coef`` says).
+* ``en1_resnet20``: one noise-injected ResNet20 (En_1, Sec. 3.1);
+  ``en5_resnet20``: five jointly trained ones with averaged logits (En_5).
+  With ``noise_coef=0`` an ``en2_resnet20`` is the noise-free jointly trained
+  ensemble of Sec. 4.4.
+* ``en1_resnet20+en1_resnet32``: the ensemble of different ResNets with learned
+  weights (Sec. 5).
+
+Every model carries ``model.spec``, a JSON-able dict that rebuilds it with
+:func:`build_model`; checkpoints store it so that loading needs no config.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from torch import nn
+
+from .ensemble import Ensemble
+from .resnet import cifar_resnet, wide_resnet
+
+_SINGLE = re.compile(r"^(?:en(?P<n>[1-9]\d*)_)?(?:resnet(?P<depth>\d+)|wrn(?P<wdepth>\d+)_(?P<widen>\d+))$")
+
+NAME_FORMS = (
+    "resnet<6n+2> (e.g. resnet20), wrn<depth>_<widen> (e.g. wrn34_10, wrn14_2), "
+    "en<N>_<arch> for an ensemble of N noise-injected copies (e.g. en5_resnet20, en1_wrn34_10), "
+    "and '+' between such names for a weighted ensemble of different members "
+    "(e.g. en1_resnet20+en1_resnet32)"
+)
+
+_LISTED_ARCHS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "wrn14_2", "wrn34_10")
+_LISTED_SIZES = (1, 2, 5)
+
+
+class UnknownModelError(ValueError):
+    """A model name that the grammar of :mod:`enresnet.models.registry` rejects."""
+
+
+def list_models() -> list[str]:
+    """Canonical model names (any name of the grammar above is accepted too)."""
+    names = list(_LISTED_ARCHS)
+    names += [f"en{n}_{arch}" for arch in _LISTED_ARCHS for n in _LISTED_SIZES]
+    names.append("en1_resnet20+en1_resnet32")
+    return names
+
+
+def _build_network(match: re.Match, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:
+    if match["depth"] is not None:
+        return cifar_resnet(int(match["depth"]), noise_coef=noise_coef, **kwargs)
+    return wide_resnet(int(match["wdepth"]), int(match["widen"]), noise_coef=noise_coef, **kwargs)
+
+
+def _build_single(name: str, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:
+    match = _SINGLE.match(name)
+    if match is None:
+        raise UnknownModelError(f"unknown model name {name!r}; valid forms: {NAME_FORMS}")
+    try:
+        if match["n"] is None:
+            return _build_network(match, 0.0, kwargs)
+        members = [_build_network(match, noise_coef, kwargs) for _ in range(int(match["n"]))]
+    except ValueError as err:
+        raise UnknownModelError(f"model name {name!r}: {err}; valid forms: {NAME_FORMS}") from None
+    return Ensemble(members)
+
+
+def create_model(
+    name: str,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    noise_coef: float = 0.1,
+    std_mode: str = "tensor",
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a model by name (grammar in the module docstring).
+
+    ``noise_coef`` is the paper's ``a`` (0.1); ``std_mode`` is "tensor" (std over
+    the whole block output, as the authors' code) or "sample". Extra keyword
+    arguments (``dropout``, ``input_mean``, ``input_std``) go to every network.
+    """
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(f"model name must be a non-empty string; valid forms: {NAME_FORMS}")
+    net_kwargs = dict(num_classes=num_classes, in_channels=in_channels, std_mode=std_mode, **kwargs)
+    parts = name.split("+")
+    members = [_build_single(part.strip(), noise_coef, net_kwargs) for part in parts]
+    model = members[0] if len(members) == 1 else Ensemble(members, learn_weights=True)
+    model.spec = dict(name=name, noise_coef=noise_coef, **net_kwargs)
+    return model
+
+
+def integrate_models(models: list[nn.Module], weights: list[float] | None = None) -> Ensemble:
+    """Average separately trained models at inference (Sec. 4.2, Table 7)."""
+    specs = [getattr(m, "spec", None) for m in models]
+    if any(s is None for s in specs):
+        raise ValueError("integrate_models needs models built by create_model/build_model (they carry .spec)")
+    classes = {s.get("num_classes") for s in specs}
+    if len(classes) != 1:
+        raise ValueError(f"cannot integrate models with different num_classes: {sorted(classes)}")
+    model = Ensemble(models, weights=weights)
+    model.spec = dict(integrate=specs, weights=model.weights.tolist())
+    return model
+
+
+def build_model(spec: dict[str, Any]) -> nn.Module:
+    """Rebuild a model (untrained) from its ``spec`` dict."""
+    if "integrate" in spec:
+        return integrate_models([build_model(s) for s in spec["integrate"]], spec.get("weights"))
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name is None:
+        raise ValueError(f"model spec has no 'name': {spec}")
+    return create_model(name, **spec)
