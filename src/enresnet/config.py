@@ -1,0 +1,258 @@
+"""Experiment configuration: a TOML file validated against a schema before any work.
+
+Sections and keys are listed in :data:`SCHEMA` with their type, default and the
+values allowed; the defaults are the paper's (Sec. 3.3, 4.1; Algorithm 1).
+Unknown keys, wrong types and bad values raise :class:`~enresnet.errors.ConfigError`
+naming the key, its path in the file and what is allowed. Perturbation sizes
+may be written as fractions, e.g. ``eps = "8/255"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .data import DATASETS
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: its kind, default, a check on its value and what is allowed."""
+
+    kind: str  # "int", "float", "bool", "str", "list[int]", "list[float]", "table"
+    default: Any
+    check: Callable[[Any], bool] = lambda v: True
+    allowed: str = ""
+
+
+def _nonneg(v):
+    return v >= 0
+
+
+def _pos(v):
+    return v > 0
+
+
+def _choice(*options):
+    return Key("str", options[0], lambda v: v in options, f"one of {', '.join(map(repr, options))}")
+
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "model": {
+        "name": Key("str", "en1_resnet20", allowed="a model name (see `enresnet models`)"),
+        "noise_coef": Key("float", 0.1, _nonneg, ">= 0 (paper: 0.1)"),
+        "std_mode": _choice("tensor", "sample"),
+        "dropout": Key("float", 0.0, lambda v: 0 <= v < 1, "in [0, 1)"),
+        "input_mean": Key("list[float]", None, allowed="a per-channel list, with input_std"),
+        "input_std": Key("list[float]", None, lambda v: all(s > 0 for s in v), "positive per-channel values"),
+    },
+    "data": {
+        "name": Key("str", "cifar10", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
+        "data_dir": Key("str", "data"),
+        "val_size": Key("int", 5000, _nonneg, ">= 0 (paper: 5000 of CIFAR's 50k)"),
+        "train_limit": Key("int", 0, _nonneg, ">= 0 (0: all training images)"),
+        "augment": Key("bool", True),
+        "padding": Key("int", 4, _nonneg, ">= 0 pixels"),
+        "flip": Key("bool", True),
+        "split_seed": Key("int", 0),
+        "options": Key("table", {}, allowed="a table of loader options (synthetic: num_samples, size, ...)"),
+    },
+    "train": {
+        "method": _choice("pgd", "natural", "trades"),
+        "epochs": Key("int", 200, _pos, "> 0"),
+        "batch_size": Key("int", 128, _pos, "> 0"),
+        "lr": Key("float", 0.1, _pos, "> 0"),
+        "momentum": Key("float", 0.9, lambda v: 0 <= v < 1, "in [0, 1)"),
+        "nesterov": Key("bool", True),
+        "weight_decay": Key("float", 5e-4, _nonneg, ">= 0"),
+        "milestones": Key("list[int]", [80, 120, 160], lambda v: all(m > 0 for m in v) and v == sorted(v),
+                          "increasing positive epochs"),
+        "gamma": Key("float", 0.1, lambda v: 0 < v <= 1, "in (0, 1]"),
+        "seed": Key("int", 0),
+        "select": _choice("auto", "robust", "natural"),
+        "attack_bn_mode": _choice("train", "eval"),
+        "trades_beta": Key("float", 6.0, _nonneg, ">= 0 (TRADES: 6)"),
+        "ensemble_weight_lr": Key("float", 0.0, _nonneg, ">= 0 (0: follow the learning-rate schedule)"),
+        "checkpoint_every": Key("int", 0, _nonneg, ">= 0 steps (0: at the end of each epoch only)"),
+        "device": Key("str", "auto", allowed="'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        "sync_batchnorm": Key("bool", False),
+        "amp": _choice("none", "bf16"),
+        "channels_last": Key("bool", False),
+        "compile": Key("bool", False),
+    },
+    "attack": {
+        "eps": Key("float", 8 / 255, _nonneg, ">= 0, in pixel units (e.g. \"8/255\")"),
+        "alpha": Key("float", 2 / 255, _pos, "> 0, in pixel units (e.g. \"2/255\")"),
+        "steps": Key("int", 10, _pos, "> 0"),
+        "random_start": Key("bool", True),
+    },
+    "validation": {
+        "batch_size": Key("int", 256, _pos, "> 0"),
+        "limit": Key("int", 0, _nonneg, ">= 0 (0: the whole validation split)"),
+        "attack_steps": Key("int", 20, _nonneg, ">= 0 (IFGSM steps for robust accuracy; 0: skip)"),
+        "every": Key("int", 1, _pos, "> 0 epochs"),
+    },
+}
+
+_FLOAT_KEYS_WITH_FRACTIONS = {("attack", "eps"), ("attack", "alpha")}
+
+
+def _fraction(text: str) -> float:
+    try:
+        return float(Fraction(text.replace(" ", "")))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(text) from None
+
+
+def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
+    path = f"{section}.{name}"
+
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: [{section}] {name} ({path}) must be {expected}, got {value!r}")
+
+    if key.kind == "float":
+        if (section, name) in _FLOAT_KEYS_WITH_FRACTIONS and isinstance(value, str):
+            try:
+                value = _fraction(value)
+            except ValueError:
+                raise fail("a number or a fraction like \"8/255\"") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise fail("a finite number")
+    elif key.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("an integer")
+    elif key.kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+    elif key.kind == "str":
+        if not isinstance(value, str):
+            raise fail("a string")
+    elif key.kind == "table":
+        if not isinstance(value, dict):
+            raise fail("a table")
+    elif key.kind.startswith("list["):
+        item = int if key.kind == "list[int]" else (int, float)
+        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, item) for v in value):
+            raise fail(f"a list of {'integers' if item is int else 'numbers'}")
+        if item is not int:
+            value = [float(v) for v in value]
+    if not key.check(value):
+        raise fail(key.allowed)
+    return value
+
+
+def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """Check ``raw`` against :data:`SCHEMA` and fill in defaults; returns a new dict."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the config must be a table of sections")
+    config: dict[str, Any] = {}
+    for section in raw:
+        if section not in SCHEMA:
+            hint = difflib.get_close_matches(section, SCHEMA, n=1)
+            raise ConfigError(
+                f"{where}: unknown section [{section}]"
+                + (f" (did you mean [{hint[0]}]?)" if hint else "")
+                + f"; allowed sections: {', '.join(SCHEMA)}"
+            )
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"{where}: [{section}] must be a table of keys, got {raw[section]!r}")
+    for section, keys in SCHEMA.items():
+        given = raw.get(section, {})
+        for name in given:
+            if name not in keys:
+                hint = difflib.get_close_matches(name, keys, n=1)
+                raise ConfigError(
+                    f"{where}: unknown key {section}.{name} in [{section}]"
+                    + (f" (did you mean {section}.{hint[0]}?)" if hint else "")
+                    + f"; allowed keys: {', '.join(keys)}"
+                )
+        config[section] = {
+            name: (
+                _coerce(section, name, key, given[name], where) if name in given else copy.deepcopy(key.default)
+            )
+            for name, key in keys.items()
+        }
+    _check_together(config, where)
+    return config
+
+
+def _check_together(config: dict[str, Any], where: str) -> None:
+    model = config["model"]
+    if (model["input_mean"] is None) != (model["input_std"] is None):
+        raise ConfigError(f"{where}: give both model.input_mean and model.input_std, or neither")
+    from .models import UnknownModelError, create_model
+
+    try:
+        create_model(model["name"])
+    except UnknownModelError as err:
+        raise ConfigError(f"{where}: model.name: {err}") from None
+    device = config["train"]["device"]
+    if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise ConfigError(f"{where}: train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Read, merge ``overrides`` ({section: {key: value}}) and validate a TOML config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    return validate(raw, where=str(path))
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` (value in TOML syntax, bare words as strings) for ``--set``."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    lhs, rhs = text.split("=", 1)
+    section, key = lhs.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = rhs.strip()
+    return section, key, value
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    """Write a validated config back as TOML (used for the run directory's copy)."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, float):
+            return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {fmt(x)}" for k, x in v.items()) + " }"
+        return str(v)
+
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {fmt(v)}" for k, v in values.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,369 @@
+"""One trainer for natural, PGD-adversarial and TRADES training of (En)ResNets.
+
+Paper defaults (Sec. 3.3, 4.1, Algorithm 1): SGD lr 0.1, momentum 0.9,
+Nesterov, weight decay 5e-4, batch 128, 200 epochs, lr / 10 at 80/120/160,
+45k/5k split, the model with the best validation accuracy kept (robust for
+adversarial training, natural for ERM). The learned weights of an ensemble of
+different ResNets (Sec. 5) take one step per epoch from the Eq. 19-20 gradient
+accumulated over the epoch.
+
+Checkpoints: ``last`` at every epoch end (and every ``checkpoint_every``
+steps), ``best`` whenever validation improves; a killed run resumes exactly.
+A NaN or infinite loss stops the run with the last good checkpoint kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..checkpoint import load_state_into, model_tensors, read_checkpoint, save_checkpoint
+from ..config import to_toml
+from ..data import DatasetError, ImageDataset, iterate_batches, load_dataset, num_batches, train_val_split
+from ..errors import CheckpointError, ConfigError, TrainingDivergedError
+from ..models import Ensemble, create_model
+from .distributed import DistContext
+from .ensemble_weights import update_weights, weight_gradient
+from .objectives import pgd_examples, trades_examples, trades_loss
+from .run_dir import RunDir
+from .schedule import learning_rate
+from .state import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
+from .validation import split_accuracy
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDataset]:
+    """The training and validation splits named by the config's [data] section."""
+    data = config["data"]
+    full = load_dataset(data["name"], data["data_dir"], train=True, **data["options"])
+    if data["train_limit"]:
+        full = full.subset(torch.arange(min(data["train_limit"], len(full))))
+    if data["val_size"] >= len(full):
+        raise ConfigError(f"data.val_size ({data['val_size']}) must be smaller than the {len(full)} training images")
+    return train_val_split(full, data["val_size"], seed=data["split_seed"])
+
+
+class Trainer:
+    """Train the model a validated config describes, writing to ``run_dir``."""
+
+    def __init__(self, config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):
+        self.config = config
+        self.train_cfg = config["train"]
+        self.run = RunDir(run_dir)
+        self.quiet = quiet
+        self.device = resolve_device(self.train_cfg["device"])
+        self.ctx = DistContext.from_env(self.device.type)
+        if self.ctx.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ctx.local_rank)
+            torch.cuda.set_device(self.device)
+        self.method = self.train_cfg["method"]
+        select = self.train_cfg["select"]
+        self.select = ("natural" if self.method == "natural" else "robust") if select == "auto" else select
+
+        torch.manual_seed(self.train_cfg["seed"] + self.ctx.rank)
+        self.train_set, self.val_set = load_training_data(config)
+        if config["validation"]["limit"]:
+            self.val_set = self.val_set.subset(torch.arange(min(config["validation"]["limit"], len(self.val_set))))
+        self.train_set = self.train_set.to(self.device)
+        self.val_set = self.val_set.to(self.device)
+        model_cfg = {k: v for k, v in config["model"].items() if v is not None}
+        name = model_cfg.pop("name")
+        self.model = create_model(
+            name, num_classes=self.train_set.num_classes, in_channels=self.train_set.image_shape[0], **model_cfg
+        ).to(self.device)
+        if self.train_cfg["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.learn_weights = isinstance(self.model, Ensemble) and self.model.learn_weights
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=self.train_cfg["lr"],
+            momentum=self.train_cfg["momentum"],
+            nesterov=self.train_cfg["nesterov"],
+            weight_decay=self.train_cfg["weight_decay"],
+        )
+        self.forward = self._wrap_for_training(self.model)
+        self.epoch = 0  # completed epochs
+        self.step = 0  # completed steps of the current epoch
+        self.best = {"metric": -math.inf, "epoch": 0}
+        self.sums = self._zero_sums()
+        self.metrics: list[dict[str, Any]] = []
+        if resume:
+            self._resume()
+        elif self.ctx.is_main:
+            if self.run.last.exists():
+                raise ConfigError(
+                    f"{self.run.path} already holds a run (last.safetensors); pass --resume to continue it "
+                    f"or choose another --out"
+                )
+            self.run.write_config(config)
+
+    # ----------------------------------------------------------------- setup
+    def _wrap_for_training(self, model: nn.Module) -> nn.Module:
+        """The module the training forward goes through (DDP, sync BN, compile)."""
+        forward = _MemberLogits(model) if self.learn_weights else model
+        if self.ctx.enabled:
+            if self.train_cfg["sync_batchnorm"]:
+                forward = nn.SyncBatchNorm.convert_sync_batchnorm(forward)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
+        if self.train_cfg["compile"]:
+            forward = torch.compile(forward)
+        return forward
+
+    def _zero_sums(self) -> dict[str, Any]:
+        members = len(self.model) if self.learn_weights else 0
+        return {
+            "loss": torch.zeros((), dtype=torch.float64),
+            "correct": torch.zeros((), dtype=torch.float64),
+            "count": torch.zeros((), dtype=torch.float64),
+            "weight_grad": torch.zeros(members, dtype=torch.float64),
+        }
+
+    def _autocast(self):
+        enabled = self.train_cfg["amp"] == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # ------------------------------------------------------------ checkpoint
+    def _checkpoint_meta(self) -> dict[str, Any]:
+        data = self.config["data"]
+        return {
+            "model": self.model.spec,
+            "dataset": {
+                "name": data["name"],
+                "data_dir": data["data_dir"],
+                "options": data["options"],
+                "num_classes": self.train_set.num_classes,
+                "eps": self.config["attack"]["eps"],
+                "alpha": self.config["attack"]["alpha"],
+            },
+            "method": self.method,
+            "epoch": self.epoch,
+        }
+
+    def _save_last(self) -> None:
+        rng = rng_tensors(self.ctx, self.device)  # collective: every rank takes part
+        if not self.ctx.is_main:
+            return
+        tensors = model_tensors(self.model) | optimizer_tensors(self.model, self.optimizer) | rng
+        tensors["train/weight_grad"] = self.sums["weight_grad"]
+        meta = self._checkpoint_meta()
+        meta["train_state"] = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "best": self.best,
+            "sums": {k: self.sums[k].item() for k in ("loss", "correct", "count")},
+            "world_size": self.ctx.world_size,
+            "config": self.config,
+        }
+        save_checkpoint(self.run.last, tensors, meta)
+
+    def _resume(self) -> None:
+        if not self.run.last.exists():
+            raise CheckpointError(f"cannot resume: {self.run.last} does not exist; start the run without --resume")
+        tensors, meta = read_checkpoint(self.run.last)
+        state = meta.get("train_state")
+        if state is None:
+            raise CheckpointError(f"{self.run.last} holds no training state; it cannot be resumed")
+        if to_toml(state["config"]) != to_toml(self.config):
+            raise ConfigError(
+                f"the config differs from the one {self.run.path} was started with; resume with the same config "
+                f"(see {self.run.path / 'config.toml'}) or start a new run"
+            )
+        if state["world_size"] != self.ctx.world_size:
+            raise ConfigError(
+                f"{self.run.path} was trained with {state['world_size']} processes; resume it with the same number"
+            )
+        load_state_into(self.model, tensors, str(self.run.last))
+        load_optimizer_tensors(self.model, self.optimizer, tensors)
+        restore_rng(tensors, self.ctx, self.device)
+        self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
+        for key, value in state["sums"].items():
+            self.sums[key] = torch.tensor(value, dtype=torch.float64)
+        self.sums["weight_grad"] = tensors["train/weight_grad"].to(torch.float64)
+        self.metrics = [row for row in self.run.read_metrics() if row["epoch"] <= self.epoch]
+        if self.ctx.is_main:
+            self.run.write_metrics(self.metrics)
+
+    # ----------------------------------------------------------------- steps
+    def _set_lr(self) -> float:
+        lr = learning_rate(self.train_cfg["lr"], self.epoch, self.train_cfg["milestones"], self.train_cfg["gamma"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _training_input(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.method == "pgd":
+            with self._autocast():
+                return pgd_examples(self.model, x, y, self.config["attack"], self.train_cfg["attack_bn_mode"])
+        if self.method == "trades":
+            with self._autocast():
+                return trades_examples(self.model, x, self.config["attack"], self.train_cfg["attack_bn_mode"])
+        return x
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        self.model.train()
+        x_in = self._training_input(x, y)
+        with self._autocast():
+            if self.method == "trades":
+                out = self.forward(torch.cat([x, x_in]))
+                logits, members = self._split_output(out)
+                logits_nat, logits_adv = logits.float().chunk(2)
+                loss = trades_loss(logits_nat, logits_adv, y, self.train_cfg["trades_beta"])
+                logits, members = logits_nat, (members[:, : len(y)] if members is not None else None)
+            else:
+                logits, members = self._split_output(self.forward(x_in))
+                logits = logits.float()
+                loss = F.cross_entropy(logits, y)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}; the run stopped and "
+                f"the last good checkpoint {self.run.last} (epoch {self.epoch}, step {self.step}) is kept. "
+                f"Lower train.lr or check the data, then resume with --resume or start a new run"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if members is not None:
+            self.sums["weight_grad"] += weight_gradient(members, self.model.weights, y).double().cpu()
+        self.sums["loss"] += loss.detach().double().cpu() * len(y)
+        self.sums["correct"] += (logits.argmax(1) == y).sum().double().cpu()
+        self.sums["count"] += len(y)
+        return loss.item()
+
+    def _split_output(self, out):
+        if self.learn_weights:
+            return self.model.combine(out), out
+        return out, None
+
+    # ----------------------------------------------------------------- epoch
+    def _validate(self) -> tuple[float, float | None]:
+        val_cfg = self.config["validation"]
+        attack = None
+        if self.method != "natural" and val_cfg["attack_steps"] > 0:
+            attack = dict(self.config["attack"], steps=val_cfg["attack_steps"])
+        return split_accuracy(
+            self.model,
+            self.val_set,
+            val_cfg["batch_size"],
+            seed=self.train_cfg["seed"] * 1000 + self.epoch,
+            attack=attack,
+            ctx=self.ctx,
+            device=self.device,
+        )
+
+    def _finish_epoch(self, lr: float, seconds: float) -> None:
+        sums = {k: self.ctx.all_reduce_sum(v.clone().to(torch.float64)) for k, v in self.sums.items()}
+        if self.learn_weights:
+            weight_lr = self.train_cfg["ensemble_weight_lr"] or lr
+            update_weights(self.model, sums["weight_grad"], int(sums["count"].item()), weight_lr)
+        self.epoch += 1
+        self.step = 0
+        self.sums = self._zero_sums()
+        row: dict[str, Any] = {
+            "epoch": self.epoch,
+            "train_loss": sums["loss"].item() / max(sums["count"].item(), 1),
+            "train_acc": sums["correct"].item() / max(sums["count"].item(), 1),
+            "val_nat_acc": None,
+            "val_rob_acc": None,
+            "lr": lr,
+            "seconds": seconds,
+        }
+        if self.learn_weights:
+            row["ensemble_weights"] = self.model.weights.tolist()
+        validate_now = self.epoch % self.config["validation"]["every"] == 0 or self.epoch == self.train_cfg["epochs"]
+        if len(self.val_set) and validate_now:
+            row["val_nat_acc"], row["val_rob_acc"] = self._validate()
+            metric = row["val_rob_acc"] if self.select == "robust" and row["val_rob_acc"] is not None else row[
+                "val_nat_acc"]
+            if metric > self.best["metric"]:
+                self.best = {"metric": metric, "epoch": self.epoch}
+                if self.ctx.is_main:
+                    save_checkpoint(self.run.best, model_tensors(self.model), self._checkpoint_meta() | {
+                        "metrics": row})
+        self.metrics.append(row)
+        if self.ctx.is_main:
+            self.run.write_metrics(self.metrics)
+        self._save_last()
+        if not self.quiet and self.ctx.is_main:
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if v is not None}
+            tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
+
+    def fit(self) -> list[dict[str, Any]]:
+        """Train to ``train.epochs``; returns the per-epoch metrics."""
+        cfg = self.train_cfg
+        steps = num_batches(len(self.train_set), cfg["batch_size"], drop_last=False)
+        shard = None
+        while self.epoch < cfg["epochs"]:
+            lr = self._set_lr()
+            start = time.perf_counter()
+            batches = iterate_batches(
+                self.train_set,
+                cfg["batch_size"],
+                shuffle=True,
+                augment=self.config["data"]["augment"],
+                padding=self.config["data"]["padding"],
+                flip=self.config["data"]["flip"],
+                seed=cfg["seed"],
+                epoch=self.epoch,
+                start_step=self.step,
+            )
+            bar = tqdm(
+                batches,
+                total=steps,
+                initial=self.step,
+                desc=f"epoch {self.epoch + 1}/{cfg['epochs']}",
+                disable=self.quiet or not self.ctx.is_main,
+                leave=False,
+                dynamic_ncols=True,
+            )
+            for x, y in bar:
+                shard = self.ctx.shard(len(y))
+                x, y = x[shard], y[shard]
+                if self.train_cfg["channels_last"]:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                loss = self._train_step(x, y)
+                self.step += 1
+                count = max(self.sums["count"].item(), 1)
+                bar.set_postfix(loss=f"{loss:.3f}", acc=f"{self.sums['correct'].item() / count:.3f}")
+                if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0 and self.step < steps:
+                    self._save_last()
+            bar.close()
+            self._finish_epoch(lr, time.perf_counter() - start)
+        return self.metrics
+
+
+class _MemberLogits(nn.Module):
+    """Training forward of a learned-weight ensemble: the stacked member logits."""
+
+    def __init__(self, ensemble: Ensemble) -> None:
+        super().__init__()
+        self.ensemble = ensemble
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ensemble.member_logits(x)
+
+
+def train(config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):
+    """Train from a validated config; returns the per-epoch metrics."""
+    trainer = Trainer(config, run_dir, resume=resume, quiet=quiet)
+    try:
+        return trainer.fit()
+    finally:
+        trainer.ctx.close()
+
+
+__all__ = ["DatasetError", "Trainer", "load_training_data", "resolve_device", "train"]
