@@ -1,0 +1,14 @@
+"""l_inf attacks in pixel space [0, 1] (paper Sec. 3.2), torchattacks style.
+
+Each attack is a callable ``attack(images, labels) -> adv_images``; every
+gradient attack takes ``eot_samples`` (EOT, paper Sec. 4: K = 5) and
+``eot_batch``. See :class:`~enresnet.attacks.base.Attack`.
+"""
+
+from .base import Attack, margin, model_mode
+from .cw import CW
+from .cwinf import CWInf
+from .fgsm import FGSM
+from .ifgsm import IFGSM, PGD
+
+__all__ = ["CW", "FGSM", "IFGSM", "PGD", "Attack", "CWInf", "margin", "model_mode"]

@@ -1,0 +1,149 @@
+"""The base class of every attack: mode handling, the EOT gradient, the projection.
+
+An attack is a callable ``attack(images, labels) -> adv_images`` (torchattacks
+style). Images are pixels in [0, 1]; every attack is l_inf-bounded in pixel
+space (paper Sec. 3.2: "All three attacks clip the pixel values of the
+adversarial image to between 0 and 1").
+
+Expectation over Transformation (EOT, Athalye et al. 2018; paper Sec. 4: "the
+gradient ... is averaged over five independent runs"): for a model with noise
+injection the attack gradient is the mean over ``eot_samples`` noise draws. The
+K replicas of the batch go through the model as one batch of K*B images (the
+images repeated K times along the batch axis), in chunks of at most
+``eot_batch`` replicas when memory is short. With the default whole-tensor std
+of :class:`~enresnet.models.NoiseInjection` the noise scale of each draw is then
+computed over the K-times larger batch; since the replicas are copies of the
+same images this std matches the single-batch std closely. For a model without
+noise every draw is the same, so one replica is used whatever ``eot_samples``
+says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..models import has_noise
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""``loss(logits, labels) -> scalar`` maximised (or minimised) by an attack."""
+
+
+MODEL_MODES = ("eval", "train")
+
+
+@contextlib.contextmanager
+def model_mode(model: nn.Module, mode: str = "eval") -> Iterator[nn.Module]:
+    """Run ``model`` in ``mode`` ("eval": BatchNorm running statistics; "train"), restore its mode afterwards."""
+    if mode not in MODEL_MODES:
+        raise ValueError(f"model mode must be one of {MODEL_MODES}, got {mode!r}")
+    was_training = model.training
+    model.train(mode == "train")
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+class Attack:
+    """Base class: ``attack(images, labels)`` returns adversarial images in the l_inf eps-ball.
+
+    Subclasses implement :meth:`forward`; :meth:`__call__` validates the input,
+    runs ``forward`` with gradients enabled and the model in eval mode (BatchNorm
+    uses its running statistics), and restores the model's mode afterwards.
+    Gradients are taken w.r.t. the input only (:func:`torch.autograd.grad`), so
+    the model's parameters never receive a ``.grad`` and their ``requires_grad``
+    is left as it was.
+    """
+
+    def __init__(self, model: nn.Module, eps: float, eot_samples: int = 1, eot_batch: int | None = None) -> None:
+        if not eps >= 0:
+            raise ValueError(f"eps must be >= 0, got {eps}")
+        if eot_samples < 1:
+            raise ValueError(f"eot_samples must be >= 1, got {eot_samples}")
+        if eot_batch is not None and eot_batch < 1:
+            raise ValueError(f"eot_batch must be >= 1 (replicas per forward pass), got {eot_batch}")
+        self.model = model
+        self.eps = float(eps)
+        self.eot_samples = int(eot_samples)
+        self.eot_batch = eot_batch
+        self.model_mode = "eval"
+        """Mode the model runs in during the attack: "eval" (BatchNorm running
+        statistics; every evaluation) or "train" (PGD adversarial training with
+        ``train.attack_bn_mode = "train"``, as the authors' code)."""
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or labels.shape != images.shape[:1]:
+            raise ValueError(
+                f"expected images (N, C, H, W) and labels (N,), got {tuple(images.shape)} and {tuple(labels.shape)}"
+            )
+        if images.numel() and (images.min() < 0 or images.max() > 1):
+            raise ValueError("images must be pixels in [0, 1]; normalisation belongs inside the model")
+        images = images.detach().clone()
+        labels = labels.detach()
+        with model_mode(self.model, self.model_mode), torch.enable_grad():
+            adv = self.forward(images, labels)
+        return self.project(adv.detach(), images)
+
+    @property
+    def draws(self) -> int:
+        """Noise draws per gradient: ``eot_samples`` for a noisy model, else 1."""
+        return self.eot_samples if has_noise(self.model) else 1
+
+    def project(self, adv: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Clip to the l_inf ball ``Clip_{x,eps}`` of Eq. (16), then to [0, 1]."""
+        return torch.min(torch.max(adv, images - self.eps), images + self.eps).clamp(0.0, 1.0)
+
+    def input_grad(self, x: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
+        """EOT gradient of ``loss_fn`` w.r.t. ``x``: the mean over :attr:`draws` noise draws.
+
+        ``loss_fn(logits, labels)`` must be a mean over the rows, so that for one
+        draw the gradient is exactly that of the plain (torchattacks) loss, and
+        for K draws it is the mean of the K single-draw gradients.
+        """
+        k = self.draws
+        x = x.detach()
+        grad = torch.zeros_like(x)
+        for n in self._replica_chunks():
+            leaf = x.clone().requires_grad_(True)
+            logits = self.model(leaf.repeat(n, *([1] * (x.dim() - 1))))
+            loss = loss_fn(logits, labels.repeat(n)) * (n / k)
+            grad += torch.autograd.grad(loss, leaf)[0]
+        return grad
+
+    @torch.no_grad()
+    def mean_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits averaged over :attr:`draws` noise draws (batched like :meth:`input_grad`)."""
+        total = torch.zeros(())
+        for n in self._replica_chunks():
+            total = total + self.model(x.repeat(n, *([1] * (x.dim() - 1)))).view(n, x.shape[0], -1).sum(0)
+        return total / self.draws
+
+    def _replica_chunks(self) -> list[int]:
+        """Replicas per forward pass: :attr:`draws` split into chunks of at most ``eot_batch``."""
+        k = self.draws
+        chunk = min(k, self.eot_batch or k)
+        return [chunk] * (k // chunk) + ([k % chunk] if k % chunk else [])
+
+    def config(self) -> dict[str, Any]:
+        """The attack's name and hyperparameters (JSON-able; part of an evaluation's fingerprint)."""
+        params = {k: v for k, v in vars(self).items() if k != "model" and not k.startswith("_")}
+        return {"attack": type(self).__name__, **params}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "attack")
+        return f"{type(self).__name__}({params})"
+
+
+def margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-row C&W margin ``max_{i != t} Z_i - Z_t`` (Eq. 18); > 0 iff ``t`` is not the top class."""
+    true = logits.gather(1, labels[:, None]).squeeze(1)
+    others = logits.scatter(1, labels[:, None], float("-inf"))
+    return others.amax(dim=1) - true
