@@ -4,6 +4,7 @@ Wang, Shi, Yuan, Osher, "ResNets Ensemble via the Feynman-Kac Formalism to
 Improve Natural and Robust Accuracies" (NeurIPS 2019).
 """
 
+from .checkpoint import load_model, load_weights, save_model
 from .models import (
     build_model,
     create_model,
@@ -21,6 +22,9 @@ __all__ = [
     "create_model",
     "integrate_models",
     "list_models",
+    "load_model",
+    "load_weights",
+    "save_model",
     "noise_disabled",
     "set_noise",
 ]

@@ -135,6 +135,13 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Modul
     return model.to(device).eval()
 
 
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a checkpoint's weights into an existing ``model`` of the same architecture."""
+    tensors, _ = read_checkpoint(path)
+    load_state_into(model, tensors, str(checkpoint_path(path)))
+    return model
+
+
 def save_model(path: str | Path, model: nn.Module, **meta: Any) -> Path:
     """Write a weights-only checkpoint of ``model`` (which must carry ``.spec``)."""
     if not hasattr(model, "spec"):

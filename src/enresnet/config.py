@@ -62,6 +62,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "data": {
         "name": Key("str", "cifar10", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
         "data_dir": Key("str", "data"),
+        "download": Key("bool", True),
         "val_size": Key("int", 5000, _nonneg, ">= 0 (paper: 5000 of CIFAR's 50k)"),
         "train_limit": Key("int", 0, _nonneg, ">= 0 (0: all training images)"),
         "augment": Key("bool", True),

@@ -45,8 +45,8 @@ def pgd_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dic
         alpha=attack["alpha"],
         steps=attack["steps"],
         random_start=attack["random_start"],
-        model_mode=bn_mode,
     )
+    pgd.model_mode = bn_mode
     return pgd(x, y)
 
 

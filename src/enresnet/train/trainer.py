@@ -49,7 +49,10 @@ def resolve_device(name: str) -> torch.device:
 def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDataset]:
     """The training and validation splits named by the config's [data] section."""
     data = config["data"]
-    full = load_dataset(data["name"], data["data_dir"], train=True, **data["options"])
+    options = dict(data["options"])
+    if data["name"] != "synthetic":
+        options["download"] = data["download"]
+    full = load_dataset(data["name"], data["data_dir"], train=True, **options)
     if data["train_limit"]:
         full = full.subset(torch.arange(min(data["train_limit"], len(full))))
     if data["val_size"] >= len(full):
@@ -229,11 +232,7 @@ class Trainer:
                 logits = logits.float()
                 loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"the loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}; the run stopped and "
-                f"the last good checkpoint {self.run.last} (epoch {self.epoch}, step {self.step}) is kept. "
-                f"Lower train.lr or check the data, then resume with --resume or start a new run"
-            )
+            raise TrainingDivergedError(self._divergence_message(loss.item()))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -243,6 +242,16 @@ class Trainer:
         self.sums["correct"] += (logits.argmax(1) == y).sum().double().cpu()
         self.sums["count"] += len(y)
         return loss.item()
+
+    def _divergence_message(self, value: float) -> str:
+        where = f"the loss became {value} at epoch {self.epoch + 1}, step {self.step + 1}; the run stopped"
+        if not self.run.last.exists():
+            return f"{where} before its first checkpoint. Lower train.lr or check the data and start again"
+        kept = read_checkpoint(self.run.last)[1]["train_state"]
+        return (
+            f"{where} and the last good checkpoint {self.run.last} (epoch {kept['epoch']}, step {kept['step']}) "
+            f"is kept. Lower train.lr or check the data, then start a new run (or --resume from it)"
+        )
 
     def _split_output(self, out):
         if self.learn_weights:

@@ -1,0 +1,80 @@
+"""Fashion-MNIST (Xiao et al. 2017) from IDX files.
+
+Looked for in ``data_dir``, then in /usr/share/datasets/fashion-mnist (Debian
+package ``dataset-fashion-mnist``), else downloaded. Downloads are checked
+against the official MD5s of the .gz files; files found on disk are checked for
+their IDX structure (Debian recompresses them, so their MD5s differ).
+Adversarial experiments on Fashion-MNIST use eps = 0.1 by convention, not 8/255.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .dataset import DatasetError, ImageDataset
+from .download import fetch
+
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FILES = {
+    ("train", "images"): ("train-images-idx3-ubyte", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    ("train", "labels"): ("train-labels-idx1-ubyte", "25c81989df183df01b3e8a0aad5dffbe"),
+    ("test", "images"): ("t10k-images-idx3-ubyte", "bef4ecab320f06d8554ea6380940ec79"),
+    ("test", "labels"): ("t10k-labels-idx1-ubyte", "bb300cfdad3c16e7a12a480ee83cd310"),
+}
+CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an IDX file (optionally gzipped) of unsigned bytes into an array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as err:
+        raise DatasetError(f"cannot read {path} ({err}); the file is corrupted: delete it and fetch it again") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    offset = 4 + 4 * ndim
+    if len(raw) - offset != int(np.prod(dims)):
+        raise DatasetError(f"{path} is truncated: header says {dims}, found {len(raw) - offset} bytes of data")
+    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
+
+
+def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
+    for folder in ([data_dir] if data_dir else []) + [SYSTEM_DIR]:
+        for name in (stem, stem + ".gz"):
+            if (folder / name).exists():
+                return folder / name
+    if not download or data_dir is None:
+        raise DatasetError(
+            f"Fashion-MNIST file {stem}.gz not found in {data_dir or '(no --data-dir)'} or {SYSTEM_DIR}. "
+            f"Install it with 'apt-get install dataset-fashion-mnist' or place it in --data-dir."
+        )
+    return fetch(BASE_URL + stem + ".gz", data_dir / (stem + ".gz"), md5)
+
+
+def load_fashion_mnist(data_dir: str | Path | None = None, train: bool = True, download: bool = True) -> ImageDataset:
+    """Load Fashion-MNIST (train: 60k, test: 10k) as 1x28x28 uint8 images."""
+    split = "train" if train else "test"
+    data_dir = Path(data_dir) if data_dir else None
+    arrays = {}
+    for kind in ("images", "labels"):
+        stem, md5 = FILES[(split, kind)]
+        arrays[kind] = read_idx(_locate(stem, md5, data_dir, download))
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise DatasetError(f"Fashion-MNIST {split}: images {images.shape} and labels {labels.shape} do not match")
+    return ImageDataset(
+        torch.from_numpy(images.copy()).unsqueeze(1),
+        torch.from_numpy(labels.astype(np.int64)),
+        10,
+        name="fashion_mnist",
+        class_names=list(CLASS_NAMES),
+    )

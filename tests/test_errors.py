@@ -1,0 +1,117 @@
+"""Bad input gives one clear line naming the problem and the fix, never a traceback."""
+
+import pytest
+import torch
+
+import enresnet
+from enresnet.checkpoint import load_model, save_model
+from enresnet.cli import main
+from enresnet.errors import CheckpointError, TrainingDivergedError
+from enresnet.train import Trainer
+
+from helpers import tiny_config, write_config
+
+
+def _cli_error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.startswith("error: ")
+    return err
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    cfg = _write(tmp_path, "[train]\nepochs = 1\nlearning_rate = 0.1\n")
+    err = _cli_error(capsys, ["train", cfg, "--out", str(tmp_path / "r")])
+    assert "unknown key train.learning_rate" in err and "allowed keys:" in err and "lr" in err
+    assert not (tmp_path / "r").exists()  # validated before any work
+
+
+def test_unknown_section_suggests_the_right_one(tmp_path, capsys):
+    err = _cli_error(capsys, ["train", _write(tmp_path, "[atack]\neps = 0.1\n")])
+    assert "unknown section [atack] (did you mean [attack]?)" in err
+
+
+def test_negative_epsilon(tmp_path, capsys):
+    err = _cli_error(capsys, ["train", _write(tmp_path, '[attack]\neps = "-8/255"\n')])
+    assert "attack.eps" in err and "must be >= 0" in err
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path, capsys):
+    err = _cli_error(capsys, ["train", _write(tmp_path, '[train]\nepochs = "ten"\n')])
+    assert "[train] epochs (train.epochs) must be an integer, got 'ten'" in err
+
+
+def test_missing_dataset_names_the_file_to_place(tmp_path, capsys):
+    cfg = _write(tmp_path, f'[data]\nname = "cifar10"\ndata_dir = "{tmp_path / "nothing"}"\ndownload = false\n')
+    err = _cli_error(capsys, ["train", cfg, "--out", str(tmp_path / "r")])
+    assert "cifar-10-python.tar.gz" in err and "place" in err
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    path = save_model(tmp_path / "a", enresnet.create_model("en1_resnet20"))
+    with pytest.raises(CheckpointError, match="another architecture than 'en1_resnet32'.*load_model"):
+        enresnet.load_weights(enresnet.create_model("en1_resnet32"), path)
+    assert isinstance(load_model(path), torch.nn.Module)
+
+
+def test_truncated_checkpoint(tmp_path, capsys):
+    path = save_model(tmp_path / "a", enresnet.create_model("en1_resnet8"))
+    raw = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(raw[: len(raw) - 1000])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_model(tmp_path / "cut")
+    err = _cli_error(capsys, ["integrate", str(tmp_path / "cut"), str(path), "--out", str(tmp_path / "m")])
+    assert "corrupted or truncated" in err
+
+
+def test_flipped_byte_in_weights_is_detected(tmp_path):
+    path = save_model(tmp_path / "a", enresnet.create_model("en1_resnet8"))
+    raw = bytearray(path.read_bytes())
+    raw[-5] ^= 0x55
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_model(path)
+
+
+def test_nan_loss_stops_the_run_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    import enresnet.train.trainer as trainer_module
+
+    run = tmp_path / "run"
+    config = tiny_config(train={"epochs": 3})
+    real = trainer_module.learning_rate
+    monkeypatch.setattr(trainer_module, "learning_rate", lambda base, epoch, *a: real(base, epoch, *a) * (
+        1e30 if epoch >= 1 else 1))
+    trainer = Trainer(config, run, quiet=True)
+    with pytest.raises(TrainingDivergedError, match=r"last good checkpoint .*last.safetensors \(epoch 1, step 0\)"):
+        trainer.fit()
+    model = load_model(run / "last")
+    assert model.checkpoint_meta["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_nan_loss_from_the_start_via_cli(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1, "lr": 1e30}))
+    err = _cli_error(capsys, ["train", str(cfg), "--out", str(tmp_path / "r"), "--quiet"])
+    assert "the loss became" in err and "Lower train.lr" in err
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", tiny_config())
+    err = _cli_error(capsys, ["train", str(cfg), "--out", str(tmp_path / "none"), "--resume"])
+    assert "cannot resume" in err
+
+
+def test_resume_with_a_changed_config(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    cfg2 = write_config(tmp_path / "c2.toml", tiny_config(train={"epochs": 1, "lr": 0.2}))
+    err = _cli_error(capsys, ["train", str(cfg2), "--out", str(tmp_path / "r"), "--resume"])
+    assert "config differs" in err
