@@ -16,25 +16,11 @@ own code uses eval mode.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attacks import PGD
-
-
-@contextlib.contextmanager
-def model_mode(model: nn.Module, mode: str) -> Iterator[None]:
-    """Run with ``model.train()`` or ``model.eval()``, restoring the previous mode."""
-    previous = model.training
-    model.train(mode == "train")
-    try:
-        yield
-    finally:
-        model.train(previous)
+from ..attacks import PGD, model_mode
 
 
 def pgd_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dict, bn_mode: str) -> torch.Tensor:
