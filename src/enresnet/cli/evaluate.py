@@ -1,0 +1,155 @@
+"""``enresnet evaluate``: natural and white-box robust accuracy (paper Table 2), with sanity checks.
+
+Also holds the options and steps it shares with ``enresnet transfer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..checkpoint import load_model
+from ..data import ImageDataset
+from ..errors import ConfigError
+from ..evaluate import (
+    AttackSettings,
+    Row,
+    RunSettings,
+    SanitySettings,
+    SanitySuite,
+    default_budget,
+    evaluate_attacks,
+    natural_model_check,
+    parse_attacks,
+    write_tables,
+)
+from ..evaluate.inputs import check_compatible, evaluation_data, model_label
+from ..evaluate.protocol import ATTACK_FORMS
+from ..evaluate.runner import model_digest
+from ..models import integrate_models
+
+
+def add_shared_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of both ``evaluate`` and ``transfer``."""
+    p.add_argument("--attacks", default="fgsm,ifgsm20,cw",
+                   help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)} (default: the paper's fgsm,ifgsm20,cw)")
+    p.add_argument("--eot", type=int, default=5, help="EOT noise draws per attack gradient (paper: 5)")
+    p.add_argument("--eot-batch", type=int, default=None,
+                   help="at most this many EOT replicas per forward pass (default: all at once)")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="stochastic predictions per image: mean ± std and worst case (default 5)")
+    p.add_argument("--check-draws", type=int, default=10,
+                   help="noise draws to decide whether an example fools a noisy model (AutoAttack re-check)")
+    p.add_argument("--dataset", default=None, help="override the checkpoint's dataset")
+    p.add_argument("--data-dir", default=None, help="override the checkpoint's data directory")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--eps", type=float, default=None, help="l_inf budget (default: 8/255; Fashion-MNIST 0.1)")
+    p.add_argument("--alpha", type=float, default=None, help="IFGSM step (default: 2/255; Fashion-MNIST 0.01)")
+    p.add_argument("--out", type=Path, default=Path("evaluation"),
+                   help="output directory: per-batch logs (resumable) and the tables (default: evaluation)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def device_from(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} but no CUDA device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], ImageDataset, AttackSettings,
+                                                                 RunSettings, list[str]]:
+    """Attacks, test data, settings and the table notes, from the options and ``model``'s checkpoint."""
+    attacks = parse_attacks(args.attacks)
+    for name, value in (("--eot", args.eot), ("--repeats", args.repeats), ("--batch-size", args.batch_size),
+                        ("--check-draws", args.check_draws)):
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    data = evaluation_data(model, args.dataset, args.data_dir, args.limit).to(device_from(args.device))
+    eps, alpha, budget = default_budget(data.name, args.eps, args.alpha)
+    if not 0 < eps <= 1 or not alpha > 0:
+        raise ConfigError(f"need 0 < eps <= 1 and alpha > 0, got eps={eps}, alpha={alpha}")
+    attack = AttackSettings(eps=eps, alpha=alpha, eot=args.eot, eot_batch=args.eot_batch,
+                            check_draws=args.check_draws)
+    run = RunSettings(batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
+    notes = [
+        f"{len(data)} {data.name} test images; {budget}.",
+        f"Attack gradients of noisy models averaged over {args.eot} noise draws (EOT).",
+        f"Each image predicted {args.repeats} times: mean ± std over the draws (worst: right in all draws).",
+    ]
+    return attacks, data, attack, run, notes
+
+
+def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
+    """``OUT/<model label>-<weights digest>``: where a model's batch logs go."""
+    return args.out / f"{safe_name(model_label(model))}-{model_digest(model)[:8]}"
+
+
+def safe_name(label: str) -> str:
+    return re.sub(r"[^\w.+-]+", "_", label).strip("_")
+
+
+def run(args: argparse.Namespace) -> int:
+    device = device_from(args.device)
+    models = [load_model(p, device) for p in args.checkpoints]
+    if args.integrate:
+        if len(models) < 2:
+            raise ConfigError("--integrate needs at least two checkpoints")
+        models.append(integrate_models(models))
+    attacks, data, attack, settings, notes = prepare(args, models[0])
+    sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
+    if args.natural_check:
+        checks = [natural_model_check(m, data, attack, sanity_settings) for m in models]
+        for model, check in zip(models, checks):
+            print(f"{model_label(model)}: [{check.flag}] {check.name}: {check.explanation}; {check.numbers}")
+        return 1 if any(c.passed is False for c in checks) else 0
+    surrogate = load_model(args.surrogate, device) if args.surrogate else None
+    rows = []
+    for model in models:
+        check_compatible(model, data)
+        label = model_label(model)
+        print(f"evaluating {label} on {len(data)} images: clean, {', '.join(attacks)}", file=sys.stderr)
+        results = evaluate_attacks(model, data, attacks, attack, settings, run_dir(args, model),
+                                   progress=not args.no_progress)
+        sanity = []
+        if args.sanity_limit > 0:
+            subset = data.subset(torch.arange(min(args.sanity_limit, len(data)), device=data.images.device))
+            sanity = SanitySuite(model, subset, attack, sanity_settings, surrogate).run()
+        rows.append(Row(label, data.name, results, sanity=sanity))
+    notes.append(f"Sanity checks on the first {args.sanity_limit} images (flags: see below and docs/evaluation.md).")
+    meta = {"checkpoints": [str(p) for p in args.checkpoints], "integrate": args.integrate,
+            "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
+    json_path, md_path, text = write_tables(args.out, "whitebox", rows, attacks, notes, meta)
+    print(text)
+    print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="natural and white-box robust accuracy (paper Table 2) with sanity checks",
+        description="Evaluate checkpoints under white-box attacks (paper Sec. 3.2, Table 2). Interrupted runs "
+        "resume from the per-batch logs under --out. See docs/evaluation.md.",
+    )
+    p.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint files (RUN_DIR/best)")
+    add_shared_arguments(p)
+    p.add_argument("--integrate", action="store_true",
+                   help="also evaluate the integration (average of logits) of the checkpoints (Sec. 4.2)")
+    p.add_argument("--surrogate", default=None, metavar="CKPT",
+                   help="surrogate for the transfer sanity check (default: the model with noise off, if noisy)")
+    p.add_argument("--sanity-limit", type=int, default=100,
+                   help="images for the sanity checks (default 100; 0 skips them)")
+    p.add_argument("--natural-check", action="store_true",
+                   help="only run the paper's Sec. 4.4 check on NATURALLY trained checkpoints: IFGSM^20 must "
+                   "leave ~0 accuracy; exit 1 if flagged")
+    p.set_defaults(func=run)

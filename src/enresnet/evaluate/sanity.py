@@ -1,0 +1,223 @@
+"""Sanity checks that flag an evaluation which likely overstates robustness.
+
+After Carlini et al. 2019 ("On Evaluating Adversarial Robustness", Sec. 5) and
+AutoAttack's checks (Croce & Hein 2020), and the paper's own gradient-masking
+check (Sec. 4.4). Each check compares accuracies under IFGSM variants on a
+small subset of the evaluation images (the reference attack: IFGSM with
+``steps`` steps, the evaluation's eps, alpha and EOT samples):
+
+* ``eps-sweep``: accuracy does not rise with eps, and at eps = 0.5 (every pixel
+  may move to mid-grey and beyond) it is ~0 (<= ``zero_accuracy``).
+* ``iterations``: ``iteration_factor`` times more steps do not raise accuracy.
+* ``transfer``: adversarial images made on a surrogate (a given one, or the same
+  model with its noise switched off) do not beat the white-box attack.
+* ``eot``: more EOT samples (1, 5, 20) do not raise accuracy (noisy models).
+* ``random-noise``: random l_inf noise of the same size (random corners of the
+  eps-ball) does not hurt more than the attack.
+
+"A does not exceed B" is judged with a tolerance: two images of the subset,
+and for a noisy model at least ``z`` binomial standard errors of the
+difference, sqrt((p_A (1-p_A) + p_B (1-p_B)) / n), since its accuracies are
+sample means over random predictions.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..attacks import IFGSM
+from ..data import ImageDataset
+from ..models import has_noise, set_noise
+from .accuracy import AccuracyStats, attacked_accuracy
+from .protocol import AttackSettings
+from .runner import seeded
+
+LARGE_EPS = 0.5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One sanity check: ``passed`` is None when the check does not apply."""
+
+    name: str
+    passed: bool | None
+    numbers: dict[str, Any]
+    explanation: str
+
+    @property
+    def flag(self) -> str:
+        return {True: "ok", False: "FLAG", None: "n/a"}[self.passed]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "flag": self.flag, "passed": self.passed, "numbers": self.numbers,
+                "explanation": self.explanation}
+
+
+@dataclass(frozen=True)
+class SanitySettings:
+    steps: int = 10
+    eps_scales: tuple[float, ...] = (1, 2, 4)
+    iteration_factor: int = 4
+    eot_samples: tuple[int, ...] = (1, 5, 20)
+    z: float = 3.0
+    zero_accuracy: float = 0.05
+    natural_threshold: float = 0.02
+    """Sec. 4.4: IFGSM^20 on naturally trained EnResNets left 0-0.03% accuracy."""
+    seed: int = 0
+    batch_size: int = 128
+    repeats: int = 1
+
+
+def tolerance(a: AccuracyStats, b: AccuracyStats, noisy: bool, z: float) -> float:
+    """Slack allowed when checking ``a <= b`` (module docstring)."""
+    slack = 2 / a.n
+    if noisy:
+        slack = max(slack, z * math.sqrt((a.mean * (1 - a.mean) + b.mean * (1 - b.mean)) / a.n))
+    return slack
+
+
+def _pct(stats: AccuracyStats) -> float:
+    return round(100 * stats.mean, 2)
+
+
+@dataclass
+class SanitySuite:
+    """Runs the checks of the module docstring on ``model`` and ``data`` (a small subset)."""
+
+    model: nn.Module
+    data: ImageDataset
+    attack: AttackSettings
+    settings: SanitySettings = field(default_factory=SanitySettings)
+    surrogate: nn.Module | None = None
+    _cache: dict[tuple, AccuracyStats] = field(default_factory=dict, init=False)
+
+    @property
+    def noisy(self) -> bool:
+        return has_noise(self.model)
+
+    def _accuracy(self, key: tuple, attack: Callable | None) -> AccuracyStats:
+        if key not in self._cache:
+            s = self.settings
+            with seeded(s.seed, self.data.images.device):
+                self._cache[key] = attacked_accuracy(
+                    self.model, self.data, attack, repeats=s.repeats, batch_size=s.batch_size
+                )
+        return self._cache[key]
+
+    def ifgsm(self, eps: float | None = None, steps: int | None = None, eot: int | None = None,
+              source: nn.Module | None = None) -> AccuracyStats:
+        """Accuracy under IFGSM made on ``source`` (default: the model), alpha scaled with eps."""
+        a = self.attack
+        eps = a.eps if eps is None else eps
+        steps = self.settings.steps if steps is None else steps
+        eot = a.eot if eot is None else eot
+        source = self.model if source is None else source
+        attack = IFGSM(source, eps=eps, alpha=a.alpha * eps / a.eps, steps=steps, eot_samples=eot,
+                       eot_batch=a.eot_batch)
+        return self._accuracy(("ifgsm", eps, steps, eot, id(source)), attack)
+
+    def not_above(self, a: AccuracyStats, b: AccuracyStats) -> bool:
+        return a.mean <= b.mean + tolerance(a, b, self.noisy, self.settings.z)
+
+    def run(self) -> list[Check]:
+        return [self.eps_sweep(), self.iterations(), self.transfer(), self.eot(), self.random_noise()]
+
+    def eps_sweep(self) -> Check:
+        epss = sorted({self.attack.eps * s for s in self.settings.eps_scales} | {max(LARGE_EPS, self.attack.eps)})
+        accs = [self.ifgsm(eps=e) for e in epss]
+        monotone = all(self.not_above(b, a) for a, b in zip(accs, accs[1:]))
+        vanishes = accs[-1].mean <= self.settings.zero_accuracy
+        why = []
+        if not monotone:
+            why.append("accuracy rose with eps")
+        if not vanishes:
+            why.append(f"accuracy at eps={epss[-1]:g} is above {100 * self.settings.zero_accuracy:g}%")
+        return Check(
+            "eps-sweep",
+            monotone and vanishes,
+            {"eps": [round(e, 4) for e in epss], "accuracy_%": [_pct(a) for a in accs]},
+            "; ".join(why) + " (masked or obfuscated gradients?)" if why
+            else "accuracy falls with eps and reaches ~0 for a large eps",
+        )
+
+    def iterations(self) -> Check:
+        few, many = self.settings.steps, self.settings.steps * self.settings.iteration_factor
+        a, b = self.ifgsm(steps=few), self.ifgsm(steps=many)
+        passed = self.not_above(b, a)
+        return Check(
+            "iterations",
+            passed,
+            {"steps": [few, many], "accuracy_%": [_pct(a), _pct(b)]},
+            f"{many} steps do not raise accuracy over {few}" if passed
+            else f"more steps raised accuracy: the attack does not converge (noisy or masked gradients?)",
+        )
+
+    def transfer(self) -> Check:
+        surrogate, label = self.surrogate, "given surrogate"
+        if surrogate is None and self.noisy:
+            surrogate, label = copy.deepcopy(self.model), "same model, noise off"
+            set_noise(surrogate, False)
+        if surrogate is None:
+            return Check("transfer", None, {}, "deterministic model and no surrogate given")
+        white, blind = self.ifgsm(), self.ifgsm(source=surrogate)
+        passed = self.not_above(white, blind)
+        return Check(
+            "transfer",
+            passed,
+            {"surrogate": label, "white_box_%": _pct(white), "transfer_%": _pct(blind)},
+            "the white-box attack is at least as strong as the transfer attack" if passed
+            else "a transfer attack beats the white-box one: white-box gradients are not useful (masking?)",
+        )
+
+    def eot(self) -> Check:
+        if not self.noisy:
+            return Check("eot", None, {}, "deterministic model: EOT does not apply")
+        ks = self.settings.eot_samples
+        accs = [self.ifgsm(eot=k) for k in ks]
+        passed = all(self.not_above(b, a) for a, b in zip(accs, accs[1:]))
+        return Check(
+            "eot",
+            passed,
+            {"eot_samples": list(ks), "accuracy_%": [_pct(a) for a in accs]},
+            "more EOT samples do not raise accuracy" if passed
+            else "more EOT samples raised accuracy: the gradient estimate is too noisy or misleading",
+        )
+
+    def random_noise(self) -> Check:
+        eps = self.attack.eps
+
+        def corners(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            signs = torch.randint(0, 2, images.shape, device=images.device) * 2 - 1
+            return (images + eps * signs).clamp(0, 1)
+
+        noise, attack = self._accuracy(("noise", eps), corners), self.ifgsm()
+        passed = self.not_above(attack, noise)
+        return Check(
+            "random-noise",
+            passed,
+            {"random_noise_%": _pct(noise), "attack_%": _pct(attack)},
+            "the attack hurts more than random noise of the same size" if passed
+            else "random noise hurts more than the attack: its gradients are useless (masking?)",
+        )
+
+
+def natural_model_check(model: nn.Module, data: ImageDataset, attack: AttackSettings,
+                        settings: SanitySettings = SanitySettings()) -> Check:
+    """The paper's check (Sec. 4.4): IFGSM^20 must leave a NATURALLY trained model ~0 accuracy."""
+    suite = SanitySuite(model, data, attack, replace(settings, steps=20))
+    stats = suite.ifgsm()
+    passed = stats.mean <= settings.natural_threshold
+    return Check(
+        "natural-model",
+        passed,
+        {"ifgsm20_%": _pct(stats), "threshold_%": 100 * settings.natural_threshold},
+        "IFGSM^20 fools the naturally trained model: no sign of gradient masking" if passed
+        else "IFGSM^20 leaves a naturally trained model accurate: gradients are masked or obfuscated",
+    )

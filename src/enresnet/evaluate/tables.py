@@ -1,0 +1,90 @@
+"""Result tables shaped like the paper's: Table 2 (white-box) and Table 3 (blind/transfer).
+
+A row is one model; columns are A_nat and A_rob per attack, in %. A cell is the
+mean accuracy over the R stochastic predictions; for a noisy model evaluated
+with R > 1 it reads ``mean ± std (worst w)``, where ``worst`` counts an image
+only if all R predictions are right. A ``sanity`` column carries the flags of
+:mod:`.sanity` (``ok``, or ``FLAG: <checks>``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import atomic_write_text
+from .accuracy import AccuracyStats
+from .protocol import display_name
+from .runner import CLEAN
+from .sanity import Check
+
+
+@dataclass
+class Row:
+    model: str
+    dataset: str
+    results: dict[str, AccuracyStats]
+    """``"clean"`` and one entry per attack name."""
+    oracle: str | None = None
+    sanity: list[Check] = field(default_factory=list)
+
+    def sanity_flag(self) -> str:
+        flagged = [c.name for c in self.sanity if c.passed is False]
+        if flagged:
+            return "FLAG: " + ", ".join(flagged)
+        return "ok" if self.sanity else "-"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"model": self.model, "dataset": self.dataset}
+        if self.oracle is not None:
+            out["oracle"] = self.oracle
+        out["accuracy"] = {k: v.as_dict() for k, v in self.results.items()}
+        out["sanity"] = [c.as_dict() for c in self.sanity]
+        return out
+
+
+def cell(stats: AccuracyStats) -> str:
+    text = f"{100 * stats.mean:.2f}"
+    if stats.repeats > 1 and (stats.std > 0 or stats.worst != stats.mean):
+        text += f" ± {100 * stats.std:.2f} (worst {100 * stats.worst:.2f})"
+    return text
+
+
+def header(attacks: list[str], transfer: bool) -> list[str]:
+    cols = ["Model", "dataset"] + (["Oracle"] if transfer else [])
+    if not transfer:
+        cols.append("A_nat")
+    return cols + [f"A_rob ({display_name(a)})" for a in attacks] + ["sanity"]
+
+
+def markdown(rows: list[Row], attacks: list[str], notes: list[str]) -> str:
+    """The table in Markdown, followed by the notes and every row's sanity checks."""
+    transfer = any(r.oracle is not None for r in rows)
+    cols = header(attacks, transfer)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = [r.model, r.dataset] + ([r.oracle or ""] if transfer else [])
+        if not transfer:
+            cells.append(cell(r.results[CLEAN]))
+        cells += [cell(r.results[a]) for a in attacks] + [r.sanity_flag()]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Unit: %. " + " ".join(notes)]
+    for r in rows:
+        if r.sanity:
+            lines += ["", f"Sanity checks for {r.model}:", ""]
+            lines += [f"- [{c.flag}] {c.name}: {c.explanation}; {json.dumps(c.numbers)}" for c in r.sanity]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out_dir: Path, stem: str, rows: list[Row], attacks: list[str], notes: list[str],
+                 meta: dict[str, Any]) -> tuple[Path, Path, str]:
+    """Write ``stem.json`` and ``stem.md`` under ``out_dir``; return their paths and the Markdown."""
+    text = markdown(rows, attacks, notes)
+    payload = {"attacks": {a: display_name(a) for a in attacks}, "notes": notes, **meta,
+               "rows": [r.as_dict() for r in rows]}
+    json_path, md_path = Path(out_dir) / f"{stem}.json", Path(out_dir) / f"{stem}.md"
+    atomic_write_text(json_path, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(md_path, text)
+    return json_path, md_path, text
