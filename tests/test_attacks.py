@@ -1,0 +1,197 @@
+"""Attacks (paper Sec. 3.2): agreement with torchattacks, the l_inf/[0,1] bounds, EOT, model hygiene."""
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import enresnet
+from enresnet.attacks import CW, FGSM, IFGSM, PGD, CWInf
+from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, default_budget, parse_attacks
+from enresnet.errors import ConfigError
+
+torchattacks = pytest.importorskip("torchattacks")
+
+SHAPE = (3, 8, 8)
+
+
+def batch(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, *SHAPE, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def model(name="resnet8", **kw):
+    return enresnet.create_model(name, num_classes=10, **kw).eval()
+
+
+def test_fgsm_and_ifgsm_match_torchattacks_on_a_deterministic_model():
+    net = model()
+    x, y = batch(8)
+    assert torch.allclose(FGSM(net, eps=8 / 255)(x, y), torchattacks.FGSM(net, eps=8 / 255)(x, y), atol=1e-6)
+    ours = IFGSM(net, eps=8 / 255, alpha=2 / 255, steps=7)(x, y)
+    theirs = torchattacks.BIM(net, eps=8 / 255, alpha=2 / 255, steps=7)(x, y)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert (ours - x).abs().max() > 7.9 / 255  # the attack moved
+
+
+def test_eot_on_a_deterministic_model_is_one_draw_and_changes_nothing():
+    net = model()
+    x, y = batch()
+    attack = IFGSM(net, steps=3, eot_samples=5)
+    assert attack.draws == 1
+    assert torch.equal(attack(x, y), IFGSM(net, steps=3)(x, y))
+
+
+MODEL_KINDS = {
+    "plain": lambda: model("resnet8"),
+    "noisy_en2": lambda: model("en2_resnet8"),
+    "weighted_ensemble": lambda: model("en1_resnet8+resnet8"),
+    "integrated": lambda: enresnet.integrate_models([model("resnet8"), model("en1_resnet8")]).eval(),
+}
+ATTACKS = {
+    "fgsm": lambda m, eps: FGSM(m, eps=eps, eot_samples=2),
+    "ifgsm": lambda m, eps: IFGSM(m, eps=eps, alpha=eps / 2, steps=3, eot_samples=2),
+    "pgd": lambda m, eps: PGD(m, eps=eps, alpha=eps / 2, steps=3, eot_samples=2, eot_batch=1),
+    "cw": lambda m, eps: CW(m, eps=eps, steps=3, lr=0.5, eot_samples=2),
+    "cwinf": lambda m, eps: CWInf(m, eps=eps, alpha=eps / 2, steps=3, eot_samples=2),
+    "autoattack": lambda m, eps: AutoAttack(m, eps=eps, n_iter=3, eot_iter=2, n_queries=10, check_draws=2),
+}
+_built = {}
+
+
+def cached_model(kind):
+    if kind not in _built:
+        _built[kind] = MODEL_KINDS[kind]()
+    return _built[kind]
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+@pytest.mark.parametrize("attack_name", sorted(ATTACKS))
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(eps=st.floats(1e-3, 0.3), seed=st.integers(0, 2**16), extreme=st.booleans())
+def test_every_attack_stays_in_the_eps_ball_and_in_0_1(kind, attack_name, eps, seed, extreme):
+    net = cached_model(kind)
+    x, y = batch(3, seed)
+    if extreme:  # saturated pixels: the [0, 1] clip must hold at the borders
+        x = (x > 0.5).float()
+    adv = ATTACKS[attack_name](net, eps)(x, y)
+    assert adv.shape == x.shape
+    assert (adv - x).abs().max() <= eps + 1e-6
+    assert adv.min() >= 0 and adv.max() <= 1
+
+
+@pytest.mark.parametrize("attack_name", sorted(ATTACKS))
+def test_attacks_restore_the_mode_and_never_touch_parameters(attack_name):
+    net = model("en1_resnet8").train()
+    frozen = net.members[0].fc.bias
+    frozen.requires_grad_(False)
+    flags = [p.requires_grad for p in net.parameters()]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = batch(3)
+    ATTACKS[attack_name](net, 8 / 255)(x, y)
+    assert net.training
+    assert [p.requires_grad for p in net.parameters()] == flags
+    assert all(p.grad is None for p in net.parameters())
+    # eval mode during the attack: BatchNorm running statistics are not updated
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())
+
+
+def test_attack_runs_in_eval_mode():
+    net = model()
+    seen = []
+    net.register_forward_hook(lambda mod, inp, out: seen.append(mod.training))
+    FGSM(net.train())(*batch())
+    assert seen and not any(seen)
+
+
+def test_eot_averaged_gradient_has_lower_variance_than_one_draw():
+    net = model("en1_resnet8", noise_coef=0.5)
+    x, y = batch(2)
+
+    def spread(k):
+        attack = FGSM(net, eot_samples=k)
+        grads = torch.stack([attack.input_grad(x, y, torch.nn.functional.cross_entropy) for _ in range(6)])
+        return grads.var(dim=0).mean().item()
+
+    one, eight = spread(1), spread(8)
+    assert eight < 0.5 * one  # ~1/8 in expectation
+
+
+def test_eot_replicas_go_through_the_model_as_one_batch_or_in_chunks():
+    net = model("en1_resnet8")
+    sizes = []
+    net.register_forward_pre_hook(lambda mod, inp: sizes.append(inp[0].shape[0]))
+    x, y = batch(3)
+    FGSM(net, eot_samples=4)(x, y)
+    assert sizes == [12]
+    sizes.clear()
+    FGSM(net, eot_samples=4, eot_batch=3)(x, y)
+    assert sizes == [9, 3]
+
+
+def test_eot_gradient_of_k_draws_is_the_mean_of_single_draw_gradients():
+    net = model("en1_resnet8")
+    x, y = batch(2)
+    loss = torch.nn.functional.cross_entropy
+    torch.manual_seed(1)
+    k3 = FGSM(net, eot_samples=3, eot_batch=1).input_grad(x, y, loss)
+    torch.manual_seed(1)
+    singles = [FGSM(net).input_grad(x, y, loss) for _ in range(3)]
+    assert torch.allclose(k3, torch.stack(singles).mean(0), atol=1e-6)
+
+
+class Fixed(nn.Module):
+    """Logits that ignore the image, plus a tiny dependence so gradients exist."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, x):
+        return self.logits.expand(x.shape[0], -1) + 1e-3 * x.flatten(1)[:, :1]
+
+
+def test_cw_targets_the_strongest_wrong_class():
+    net = Fixed([0.0, 5.0, 3.0, 4.0])
+    x = torch.rand(2, *SHAPE)
+    assert CW(net).target_labels(x, torch.tensor([1, 0])).tolist() == [3, 1]
+
+
+def test_cw_with_c_zero_only_shrinks_the_distance():
+    """Eq. (18) with c = 0 is min ||x' - x||_inf: starting at x' = x, nothing moves."""
+    net = model()
+    x, y = batch()
+    assert torch.allclose(CW(net, c=0.0)(x, y), x, atol=1e-5)
+
+
+def test_pgd_is_ifgsm_from_a_random_start_with_algorithm_1_defaults():
+    net = model()
+    pgd = PGD(net)
+    assert (pgd.steps, pgd.random_start, pgd.eps, pgd.alpha) == (10, True, 8 / 255, 2 / 255)
+    x, y = batch()
+    assert not torch.equal(PGD(net, steps=1)(x, y), IFGSM(net, steps=1)(x, y))
+
+
+def test_attack_rejects_images_outside_0_1():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        FGSM(model())(torch.full((1, *SHAPE), 2.0), torch.tensor([0]))
+
+
+def test_attack_names_parse_and_unknown_ones_list_the_valid_forms():
+    assert parse_attacks("FGSM, ifgsm, cw, pgd, cwinf10, autoattack") == [
+        "fgsm", "ifgsm20", "cw", "pgd20", "cwinf10", "autoattack"]
+    with pytest.raises(ConfigError, match="valid attacks: fgsm, ifgsm.*autoattack"):
+        parse_attacks("fgsm,deepfool")
+    with pytest.raises(ConfigError):
+        parse_attacks("fgsm5")
+    attack = build_attack("ifgsm20", model(), AttackSettings())
+    assert (type(attack), attack.steps, attack.random_start) == (IFGSM, 20, False)
+    assert isinstance(build_attack("cwinf5", model(), AttackSettings()), CWInf)
+
+
+def test_default_budget_follows_the_dataset_convention():
+    assert default_budget("cifar10")[:2] == (8 / 255, 2 / 255)
+    eps, alpha, note = default_budget("fashion_mnist")
+    assert (eps, alpha) == (0.1, 0.01) and "Fashion-MNIST" in note
+    assert default_budget("cifar10", eps=16 / 255)[1] == pytest.approx(4 / 255)

@@ -1,0 +1,107 @@
+"""Sanity checks (Carlini et al. 2019; AutoAttack; paper Sec. 4.4): silent on honest models,
+flagging on gradient-masked ones."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from enresnet.data import load_dataset, to_float
+from enresnet.evaluate import AttackSettings, SanitySettings, SanitySuite, natural_model_check
+from enresnet.evaluate.accuracy import AccuracyStats
+from enresnet.evaluate.sanity import tolerance
+from enresnet.models import NoiseInjection
+
+DATA = dict(num_classes=10, channels=3, size=8, noise=0.3)
+
+
+class Quantise(nn.Module):
+    """round(x * 8) / 8: a non-differentiable input quantisation whose gradient is zero."""
+
+    def forward(self, x):
+        return torch.round(x * 8) / 8
+
+
+def trained_linear(noisy: bool) -> nn.Module:
+    """A linear classifier trained full-batch on the synthetic task; with logit noise if ``noisy``."""
+    torch.manual_seed(0)
+    train = load_dataset("synthetic", train=True, num_samples=512, **DATA)
+    layers = [nn.Flatten(), nn.Linear(3 * 8 * 8, 10)] + ([NoiseInjection(0.2)] if noisy else [])
+    net = nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    x, y = to_float(train.images), train.labels
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def test_data():
+    return load_dataset("synthetic", train=False, num_samples=48, **DATA)
+
+
+@pytest.fixture(scope="module")
+def honest():
+    return trained_linear(noisy=False)
+
+
+@pytest.fixture(scope="module")
+def honest_noisy():
+    return trained_linear(noisy=True)
+
+
+FAST = SanitySettings(steps=5, eot_samples=(1, 4, 8), repeats=2)
+# The synthetic task is robust at CIFAR's 8/255; at 16/255 IFGSM leaves an honest model ~60% accuracy.
+BUDGET = AttackSettings(eps=16 / 255, alpha=4 / 255)
+NOISY_BUDGET = AttackSettings(eps=16 / 255, alpha=4 / 255, eot=4)
+
+
+def flags(checks):
+    return {c.name: c.flag for c in checks}
+
+
+def test_honest_deterministic_model_raises_no_flag(honest, test_data):
+    checks = SanitySuite(honest, test_data, BUDGET, FAST).run()
+    assert flags(checks) == {"eps-sweep": "ok", "iterations": "ok", "transfer": "n/a", "eot": "n/a",
+                             "random-noise": "ok"}
+    sweep = checks[0].numbers["accuracy_%"]
+    assert sweep[-1] <= 5 < sweep[0] < 100
+
+
+def test_honest_noisy_model_raises_no_flag(honest_noisy, test_data):
+    checks = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST).run()
+    assert set(flags(checks).values()) == {"ok"}  # transfer (noise-off surrogate) and EOT apply too
+
+
+def test_gradient_masked_model_is_flagged(honest, test_data):
+    masked = nn.Sequential(Quantise(), honest)
+    checks = SanitySuite(masked, test_data, BUDGET, FAST, surrogate=honest).run()
+    found = flags(checks)
+    assert found["eps-sweep"] == "FLAG"  # zero gradient: accuracy never falls
+    assert found["transfer"] == "FLAG"  # the unmasked surrogate's images fool it better
+    assert "accuracy at eps=0.5" in checks[0].explanation
+
+
+def test_gradient_masked_noisy_model_is_flagged(honest_noisy, test_data):
+    masked = nn.Sequential(Quantise(), honest_noisy)
+    assert flags(SanitySuite(masked, test_data, NOISY_BUDGET, FAST).run())["eps-sweep"] == "FLAG"
+
+
+def test_papers_natural_model_check(honest, test_data):
+    """Sec. 4.4: IFGSM^20 drives a naturally trained (honest) model to ~0; a masked one stays accurate.
+
+    The synthetic task needs a larger eps than CIFAR's 8/255 for that."""
+    budget = AttackSettings(eps=0.25, alpha=0.25 / 4)
+    good = natural_model_check(honest, test_data, budget)
+    bad = natural_model_check(nn.Sequential(Quantise(), honest), test_data, budget)
+    assert (good.flag, bad.flag) == ("ok", "FLAG")
+    assert good.numbers["ifgsm20_%"] <= 2 < bad.numbers["ifgsm20_%"]
+
+
+def test_tolerance_is_two_images_or_a_few_standard_errors_for_noisy_models():
+    a = AccuracyStats(n=100, repeats=5, mean=0.5, std=0.02, worst=0.4)
+    b = AccuracyStats(n=100, repeats=5, mean=0.4, std=0.02, worst=0.3)
+    assert tolerance(a, b, noisy=False, z=3) == pytest.approx(0.02)
+    assert tolerance(a, b, noisy=True, z=3) == pytest.approx(3 * ((0.25 + 0.24) / 100) ** 0.5)
