@@ -6,5 +6,7 @@
 * :mod:`.robustness`: robust accuracy against the attack budget eps.
 
 Each figure is a pure function of its data; the modules that need a model or
-an attack also offer a driver that computes the data and then draws it.
+an attack also offer a driver that computes the data (attacks come in as
+factories, so tests and users can plug in any) and then draws it.
+:mod:`.canvas` makes and writes figures; :mod:`.checkpoints` loads labelled models.
 """

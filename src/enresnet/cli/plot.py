@@ -1,0 +1,102 @@
+"""``enresnet plot``: the paper's figures from training runs and checkpoints.
+
+* ``plot training RUN_DIR ...``: Fig. 5, training/validation accuracy per epoch;
+* ``plot examples CKPT CKPT ...``: Fig. 6, clean and adversarial images with labels;
+* ``plot eps-curve CKPT ...``: robust accuracy under IFGSM against eps.
+
+(Fig. 4 is drawn by ``enresnet pde``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, build_attack, default_budget, display_name, parse_attacks
+from ..plots.adversarial import AttackFactory, draw_adversarial_figure
+from ..plots.robustness import draw_eps_figure, ifgsm_factory
+from ..plots.training import plot_training_curves, read_runs
+from .pde import comma_separated
+
+
+def run_training(args: argparse.Namespace) -> int:
+    path = plot_training_curves(read_runs(args.run_dirs), args.out, title=args.title)
+    print(f"wrote {path}")
+    return 0
+
+
+def figure_label(attack: str) -> str:
+    """``ifgsm20`` -> ``IFGSM$^{20}$`` (the paper's notation, as matplotlib mathtext)."""
+    return re.sub(r"\^(\d+)", r"$^{\1}$", display_name(attack))
+
+
+def attack_factory(name: str, settings: AttackSettings) -> AttackFactory:
+    return lambda model: build_attack(name, model, settings)
+
+
+def run_examples(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    eps, alpha, budget = default_budget(args.dataset, args.eps, args.alpha)
+    settings = AttackSettings(eps=eps, alpha=alpha, eot=args.eot)
+    attacks = {figure_label(name): attack_factory(name, settings) for name in parse_attacks(args.attacks)}
+    path = draw_adversarial_figure(args.checkpoints, args.dataset, args.data_dir, attacks, args.out, args.count)
+    print(f"wrote {path} ({budget})")
+    return 0
+
+
+def run_eps_curve(args: argparse.Namespace) -> int:
+    if not args.eps or min(args.eps) < 0 or max(args.eps) > 255:
+        raise ConfigError(f"--eps must be values in [0, 255] (units of 1/255), got {args.eps}")
+    if args.steps < 1 or args.eot < 1:
+        raise ConfigError("--steps and --eot must be >= 1")
+    factory = ifgsm_factory(steps=args.steps, alpha_fraction=args.alpha_fraction, eot_samples=args.eot)
+    title = f"{args.dataset}: IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
+    curves = draw_eps_figure(
+        args.checkpoints, args.dataset, args.data_dir, [e / 255 for e in args.eps], args.out, factory,
+        title=title, limit=args.limit, batch_size=args.batch_size,
+    )  # fmt: skip
+    for label, curve in curves.items():
+        print(f"{label}: " + ", ".join(f"eps {255 * e:g}/255: {100 * a:.2f}%" for e, a in curve))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoints (RUN_DIR/best or a .safetensors file)")
+    p.add_argument("--dataset", required=True, help="cifar10, cifar100, fashion_mnist, synthetic")
+    p.add_argument("--data-dir", default=None, help="where the dataset lives")
+    p.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--eot", type=int, default=1, help="EOT noise draws per attack gradient (paper: 5)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="draw the paper's figures (Fig. 5, Fig. 6, accuracy against eps)")
+    figures = p.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+
+    t = figures.add_parser("training", help="Fig. 5: training and validation accuracy per epoch of several runs")
+    t.add_argument("run_dirs", nargs="+", type=Path, help="run directories holding metrics.jsonl")
+    t.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    t.add_argument("--title", default="", help="figure title")
+    t.set_defaults(func=run_training)
+
+    e = figures.add_parser("examples", help="Fig. 6: clean and adversarial images with true and predicted labels")
+    _add_data_arguments(e)
+    e.add_argument("--attacks", default="ifgsm20,cw", help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)}")
+    e.add_argument("--count", type=int, default=4, help="images (rows), of different classes where possible")
+    e.add_argument("--eps", type=float, default=None, help="l_inf budget (default 8/255; Fashion-MNIST 0.1)")
+    e.add_argument("--alpha", type=float, default=None, help="IFGSM step (default 2/255; Fashion-MNIST 0.01)")
+    e.set_defaults(func=run_examples)
+
+    c = figures.add_parser("eps-curve", help="accuracy under IFGSM against the budget eps, one curve per model")
+    _add_data_arguments(c)
+    c.add_argument("--eps", type=comma_separated(float), default=[0, 2, 4, 8, 16],
+                   help="budgets in units of 1/255 (default 0,2,4,8,16; 0 = clean accuracy). "
+                        "Fashion-MNIST's conventional eps 0.1 is 25.5")  # fmt: skip
+    c.add_argument("--steps", type=int, default=20, help="IFGSM steps (default 20)")
+    c.add_argument("--alpha-fraction", type=float, default=0.25, help="IFGSM step as a fraction of eps (0.25)")
+    c.add_argument("--limit", type=int, default=None, help="use the first N test images only")
+    c.add_argument("--batch-size", type=int, default=128)
+    c.set_defaults(func=run_eps_curve)

@@ -1,0 +1,181 @@
+"""Figures: Fig. 4 (PDE), Fig. 5 (training curves), Fig. 6 (adversarial examples), accuracy against eps.
+
+Figure functions get synthetic inputs; the drivers get fake attack factories (and, once,
+the real attacks through the CLI on a tiny model)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.image import imread
+from torch import nn
+
+import enresnet
+from enresnet.checkpoint import save_model
+from enresnet.cli import main
+from enresnet.data import ImageDataset
+from enresnet.errors import ConfigError
+from enresnet.plots.adversarial import adversarial_examples, one_per_class, plot_adversarial_examples
+from enresnet.plots.checkpoints import predict
+from enresnet.plots.pde_figure import plot_pde_solutions
+from enresnet.plots.robustness import plot_accuracy_vs_eps, robust_accuracy_curve
+from enresnet.plots.training import plot_training_curves, read_runs
+
+SYNTHETIC = {"name": "synthetic", "options": {"num_samples": 24, "size": 16}}
+
+
+def png_shape(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return imread(path).shape
+
+
+def assert_drawn(path):
+    """A PNG with more than a blank canvas: many distinct colours."""
+    pixels = imread(path)[..., :3].reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 50
+
+
+def test_pde_figure_has_one_panel_per_sigma_plus_terminal(tmp_path):
+    x = np.linspace(0, 1, 32, endpoint=False)
+    f = np.sin(2 * np.pi * x)[:, None] * np.cos(2 * np.pi * x)[None, :]
+    path = plot_pde_solutions(f, {0.0: f, 0.01: 0.9 * f, 0.1: 0.5 * f}, tmp_path / "fig4.png")
+    height, width, _ = png_shape(path)
+    assert width > 3 * height  # four panels side by side
+    assert_drawn(path)
+
+
+def write_run(run_dir, epochs, model_name=None, robust=True):
+    run_dir.mkdir()
+    rows = [
+        {"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5 + 0.04 * e, "val_nat_acc": 0.45 + 0.04 * e,
+         "val_rob_acc": 0.3 + 0.02 * e if robust else None, "lr": 0.1, "seconds": 1.0}
+        for e in range(1, epochs + 1)
+    ]  # fmt: skip
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if model_name:
+        (run_dir / "config.json").write_text(json.dumps({"model": {"name": model_name}}))
+
+
+def test_training_runs_are_labelled_by_model_name_else_directory(tmp_path):
+    write_run(tmp_path / "a", 5, "en5_resnet20")
+    write_run(tmp_path / "b", 3, robust=False)
+    write_run(tmp_path / "c", 4, "en5_resnet20")
+    runs = read_runs([tmp_path / "a", tmp_path / "b", tmp_path / "c"])
+    assert list(runs) == ["en5_resnet20", "b", "en5_resnet20 (c)"]
+    assert [len(rows) for rows in runs.values()] == [5, 3, 4]
+    path = plot_training_curves(runs, tmp_path / "fig5.png")
+    assert_drawn(path)
+
+
+def test_training_plot_command_and_its_errors(tmp_path, capsys):
+    write_run(tmp_path / "run", 3, "resnet20")
+    assert main(["plot", "training", str(tmp_path / "run"), "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 5_000
+    assert main(["plot", "training", str(tmp_path / "missing"), "--out", str(tmp_path / "g.png")]) == 2
+    assert "metrics.jsonl does not exist" in capsys.readouterr().err
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metrics.jsonl").write_text("{not json\n")
+    with pytest.raises(ConfigError, match="not JSON lines"):
+        read_runs([tmp_path / "bad"])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_adversarial_figure_grid(tmp_path, channels):
+    images = torch.rand(3, channels, 8, 8)
+    labels = torch.tensor([0, 1, 2])
+    columns = {"ResNet20, IFGSM^20": (images.flip(-1), torch.tensor([0, 2, 2])), "En5, C&W": (1 - images, labels)}
+    path = plot_adversarial_examples(images, labels, ["cat", "dog", "deer"], columns, tmp_path / "fig6.png")
+    height, width, _ = png_shape(path)
+    assert 0.5 * height < width < 2 * height  # 3 rows x 3 columns
+    assert_drawn(path)
+
+
+def test_one_per_class_takes_first_of_each_class_then_fills():
+    labels = torch.tensor([3, 3, 1, 3, 2, 1])
+    assert one_per_class(labels, 3).tolist() == [0, 2, 4]
+    assert one_per_class(labels, 5).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_adversarial_examples_attack_every_model_with_every_factory():
+    torch.manual_seed(0)
+    models = {"plain": enresnet.create_model("resnet20", num_classes=10), "noisy": enresnet.create_model("en1_resnet20")}
+    images, labels = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
+    seen = []
+
+    def invert(model):
+        seen.append(model)
+        return lambda x, y: 1 - x
+
+    columns = adversarial_examples(models, images, labels, {"invert": invert, "same": lambda m: lambda x, y: x})
+    assert list(columns) == ["plain, invert", "plain, same", "noisy, invert", "noisy, same"]
+    assert seen == [models["plain"], models["noisy"]]
+    adv, predicted = columns["plain, invert"]
+    torch.testing.assert_close(adv, 1 - images)
+    assert torch.equal(predicted, predict(models["plain"], 1 - images))  # no noise: deterministic
+    assert columns["noisy, same"][1].shape == (4,)
+
+
+class BrightnessClassifier(nn.Module):
+    """Class 1 if the first pixel is bright, else class 0."""
+
+    def forward(self, x):
+        bright = (x[:, 0, 0, 0] > 0.5).long()
+        return nn.functional.one_hot(bright, 2).float()
+
+
+def test_robust_accuracy_curve_counts_what_the_attack_flips():
+    pixels = torch.tensor([0, 255, 10, 250, 200], dtype=torch.uint8).view(5, 1, 1, 1)
+    data = ImageDataset(pixels, torch.tensor([0, 1, 0, 1, 0]), num_classes=2)  # last one misclassified
+    asked = []
+
+    def flip_from_4(model, eps):
+        asked.append(eps)
+        return lambda x, y: 1 - x if eps >= 4 / 255 else x
+
+    curve = robust_accuracy_curve(BrightnessClassifier(), data, [0, 2 / 255, 4 / 255], flip_from_4, batch_size=2)
+    assert curve == [(0.0, 0.8), (2 / 255, 0.8), (4 / 255, 0.2)]
+    assert asked == [2 / 255, 4 / 255]  # eps = 0 is the clean accuracy, no attack built
+
+
+def test_eps_figure(tmp_path):
+    path = plot_accuracy_vs_eps(
+        {"ResNet20": [(0, 0.75), (8 / 255, 0.46), (4 / 255, 0.6)], "En5": [(0, 0.82), (4 / 255, 0.7), (8 / 255, 0.51)]},
+        tmp_path / "eps.png",
+    )
+    assert_drawn(path)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    torch.manual_seed(0)
+    return [
+        str(save_model(folder / "plain", enresnet.create_model("resnet20"), dataset=SYNTHETIC)),
+        str(save_model(folder / "noisy", enresnet.create_model("en1_resnet20"), dataset=SYNTHETIC)),
+    ]
+
+
+def test_plot_commands_run_the_real_attacks_on_checkpoints(tmp_path, checkpoints, capsys):
+    examples = tmp_path / "fig6.png"
+    assert main(["plot", "examples", *checkpoints, "--dataset", "synthetic", "--attacks", "fgsm,ifgsm2",
+                 "--count", "2", "--out", str(examples)]) == 0  # fmt: skip
+    assert_drawn(examples)
+    curve = tmp_path / "eps.png"
+    assert main(["plot", "eps-curve", *checkpoints, "--dataset", "synthetic", "--eps", "0,8", "--steps", "2",
+                 "--limit", "8", "--out", str(curve)]) == 0  # fmt: skip
+    assert_drawn(curve)
+    out = capsys.readouterr().out
+    assert "resnet20: eps 0/255:" in out and "en1_resnet20: eps 0/255:" in out
+
+
+def test_plot_commands_report_user_errors(tmp_path, checkpoints, capsys):
+    assert main(["plot", "examples", *checkpoints, "--dataset", "synthetic", "--attacks", "nope",
+                 "--out", str(tmp_path / "x.png")]) == 2  # fmt: skip
+    assert "unknown attack 'nope'" in capsys.readouterr().err
+    assert main(["plot", "eps-curve", checkpoints[0], "--dataset", "synthetic", "--eps", "-1",
+                 "--out", str(tmp_path / "y.png")]) == 2  # fmt: skip
+    assert "--eps must be" in capsys.readouterr().err
+    assert main(["plot", "eps-curve", str(tmp_path / "nothing"), "--dataset", "synthetic",
+                 "--out", str(tmp_path / "z.png")]) == 2  # fmt: skip
+    assert "does not exist" in capsys.readouterr().err
