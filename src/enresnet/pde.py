@@ -7,7 +7,9 @@ Terminal-value problem, Eq. (10), on the periodic unit square [0, 1)^2::
 ``sigma = 0`` is the transport equation of plain ResNets, Eq. (8); ``sigma > 0``
 adds the diffusion that Theorems 1-2 say makes ``u(., 0)`` (the classifier)
 more regular. The velocity ``F`` does not depend on time here, as in the
-paper's Fig. 4 experiment (uniform random in [-1, 1] at every grid point).
+paper's Fig. 4 experiment (uniform random in [-1, 1]; see :func:`paper_problem`
+for why we draw it on a coarser mesh than the paper's every grid point), and
+the solver needs it resolved by the grid (docs/pde.md).
 
 Two independent ways to get ``u(x, 0)``:
 
