@@ -8,8 +8,8 @@ from torch import nn
 
 import enresnet
 from enresnet.attacks import CW, FGSM, IFGSM, PGD, CWInf
-from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, default_budget, parse_attacks
 from enresnet.errors import ConfigError
+from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, default_budget, parse_attacks
 
 torchattacks = pytest.importorskip("torchattacks")
 

@@ -12,8 +12,8 @@ from .base import Attack
 class IFGSM(Attack):
     r"""Iterative FGSM, l_inf, untargeted (Eq. 16):
 
-    .. math:: x^{(m)} = \mathrm{Clip}_{x,\epsilon}\{x^{(m-1)} + \alpha\,\mathrm{sign}(\nabla_x \mathcal{L}(x^{(m-1)}, y))\},
-              \quad m = 1, \dots, M,
+    .. math:: x^{(m)} = \mathrm{Clip}_{x,\epsilon}\{x^{(m-1)}
+              + \alpha\,\mathrm{sign}(\nabla_x \mathcal{L}(x^{(m-1)}, y))\}, \quad m = 1, \dots, M,
 
     clipped to [0, 1] after every step; ``x^{(0)} = x`` and the result is
     ``x^{(M)}`` (the last iterate). Paper defaults (IFGSM^20): ``eps = 8/255``,

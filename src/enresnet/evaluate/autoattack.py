@@ -80,9 +80,9 @@ class AutoAttack(Attack):
             self.model, norm="Linf", eps=self.eps, version=self.version, device=device, seed=self.seed
         )
         if self.n_iter is not None:
-            for attack in (aa.apgd, aa.apgd_targeted, aa.fab):
-                attack.n_iter = self.n_iter
-            aa.apgd.n_iter_orig = aa.apgd_targeted.n_iter_orig = self.n_iter
+            aa.fab.n_iter = self.n_iter
+            for apgd in (aa.apgd, aa.apgd_targeted):
+                _set_apgd_iterations(apgd, self.n_iter)
         if self.eot_iter is not None and self.version == "rand":
             aa.apgd.eot_iter = self.eot_iter
         if self.n_queries is not None:
@@ -119,3 +119,11 @@ class AutoAttack(Attack):
                     best[index[better]] = candidate[better].detach()
                     best_acc[index[better]] = acc[better]
         return best
+
+
+def _set_apgd_iterations(apgd, n_iter: int) -> None:
+    """``n_iter`` and the step-size checkpoints APGD derives from it in its constructor."""
+    apgd.n_iter = apgd.n_iter_orig = n_iter
+    apgd.n_iter_2 = max(int(0.22 * n_iter), 1)
+    apgd.n_iter_min = max(int(0.06 * n_iter), 1)
+    apgd.size_decr = max(int(0.03 * n_iter), 1)

@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from ..attacks import Attack
 from ..checkpoint import atomic_write_text
-from ..errors import EnresnetError
 from ..data import ImageDataset, iterate_batches, num_batches
+from ..errors import EnresnetError
 from ..models import NoiseInjection
 from .accuracy import AccuracyStats, correct_draws
 from .protocol import AttackSettings, build_attack
@@ -95,26 +95,27 @@ class BatchLog:
         """Finished batches by index; a torn last line (killed mid-write) is dropped from the file."""
         if not self.path.is_file():
             return {}
-        lines = self.path.read_text().splitlines()
-        records: dict[int, dict[str, Any]] = {}
-        kept = lines[:1]
-        try:
-            header = json.loads(lines[0]) if lines else None
-        except json.JSONDecodeError:
-            header = None
-        if header != {"config": self.config}:
-            raise EvaluationLogError(f"{self.path} belongs to another evaluation (its header differs); delete it")
-        for number, line in enumerate(lines[1:], start=2):
+        text = self.path.read_text()
+        lines = text.splitlines()
+        parsed = []
+        for number, line in enumerate(lines, start=1):
             try:
-                record = json.loads(line)
+                parsed.append(json.loads(line))
             except json.JSONDecodeError:
                 if number != len(lines):
-                    raise EvaluationLogError(f"{self.path}:{number} is not JSON; delete the file to recompute") from None
-                continue
+                    raise EvaluationLogError(
+                        f"{self.path}:{number} is not JSON; delete the file to recompute"
+                    ) from None
+        if not parsed:
+            self.path.unlink()
+            return {}
+        if parsed[0] != {"config": self.config}:
+            raise EvaluationLogError(f"{self.path} belongs to another evaluation (its header differs); delete it")
+        if len(parsed) != len(lines) or not text.endswith("\n"):
+            atomic_write_text(self.path, "".join(json.dumps(p, sort_keys=True) + "\n" for p in parsed))
+        records: dict[int, dict[str, Any]] = {}
+        for record in parsed[1:]:
             records.setdefault(record["batch"], record)
-            kept.append(line)
-        if len(kept) != len(lines) or not self.path.read_text().endswith("\n"):
-            atomic_write_text(self.path, "".join(f"{line}\n" for line in kept))
         return records
 
     def append(self, record: dict[str, Any]) -> None:
@@ -169,7 +170,7 @@ def run_evaluation(
     done = log.load() if log is not None else {}
     total = num_batches(len(data), settings.batch_size)
     device = data.images.device
-    bar = tqdm(total=total, initial=len(done), desc=name, unit="batch", disable=not progress, leave=False)
+    bar = tqdm(total=total, initial=len(done), desc=name, unit="batch", disable=not progress)
     try:
         for index, (images, labels) in enumerate(iterate_batches(data, settings.batch_size)):
             if index in done:
@@ -186,6 +187,8 @@ def run_evaluation(
             if log is not None:
                 log.append(record)
             done[index] = record
+            right = sum(sum(r["per_repeat"]) / len(r["per_repeat"]) for r in done.values())
+            bar.set_postfix(accuracy=f"{100 * right / sum(r['n'] for r in done.values()):.2f}%", refresh=False)
             bar.update(1)
             if on_batch is not None:
                 on_batch(index, record)

@@ -156,7 +156,7 @@ class SanitySuite:
             passed,
             {"steps": [few, many], "accuracy_%": [_pct(a), _pct(b)]},
             f"{many} steps do not raise accuracy over {few}" if passed
-            else f"more steps raised accuracy: the attack does not converge (noisy or masked gradients?)",
+            else "more steps raised accuracy: the attack does not converge (noisy or masked gradients?)",
         )
 
     def transfer(self) -> Check:
