@@ -63,11 +63,6 @@ class AccuracyStats:
         """From a (repeats, N) bool matrix of :func:`correct_draws`."""
         return cls.from_counts(correct.sum(dim=1).tolist(), int(correct.all(dim=0).sum()), correct.shape[1])
 
-    @property
-    def stderr(self) -> float:
-        """Binomial standard error of :attr:`mean` over the n images."""
-        return math.sqrt(max(self.mean * (1 - self.mean), 1 / self.n) / self.n)
-
     def as_dict(self) -> dict[str, float | int]:
         return {"n": self.n, "repeats": self.repeats, "mean": self.mean, "std": self.std, "worst": self.worst}
 
