@@ -46,18 +46,28 @@ class DistContext:
         per_rank = -(-batch_size // self.world_size)
         return slice(self.rank * per_rank, min(batch_size, (self.rank + 1) * per_rank))
 
+    def _comm_device(self) -> torch.device:
+        """NCCL exchanges CUDA tensors only; gloo CPU tensors."""
+        if dist.get_backend() == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over ranks in place (returned for chaining)."""
         if self.enabled:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+            moved = tensor.to(self._comm_device())
+            dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+            tensor.copy_(moved)
         return tensor
 
     def all_gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        """Gather equally shaped tensors from all ranks (a one-element list alone)."""
+        """Gather equally shaped tensors from all ranks (a one-element list alone), on the CPU."""
         if not self.enabled:
             return [tensor]
-        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
-        dist.all_gather(out, tensor)
-        return out
+        moved = tensor.to(self._comm_device())
+        out = [torch.empty_like(moved) for _ in range(self.world_size)]
+        dist.all_gather(out, moved)
+        return [t.cpu() for t in out]
 
     def broadcast_object(self, obj):
         if not self.enabled:

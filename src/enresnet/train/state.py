@@ -38,9 +38,8 @@ def rng_tensors(ctx: DistContext, device: torch.device) -> dict[str, torch.Tenso
     if device.type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(device)
     for kind, state in states.items():
-        gathered = ctx.all_gather(state.to(device) if ctx.enabled and device.type == "cuda" else state)
-        for rank, s in enumerate(gathered):
-            tensors[f"rng/{kind}/{rank}"] = s.cpu()
+        for rank, s in enumerate(ctx.all_gather(state)):
+            tensors[f"rng/{kind}/{rank}"] = s
     return tensors
 
 

@@ -120,6 +120,8 @@ class Trainer:
         forward = _MemberLogits(model) if self.learn_weights else model
         if self.ctx.enabled:
             if self.train_cfg["sync_batchnorm"]:
+                if self.device.type != "cuda":
+                    raise ConfigError("train.sync_batchnorm needs CUDA devices (PyTorch's SyncBatchNorm is GPU-only)")
                 forward = nn.SyncBatchNorm.convert_sync_batchnorm(forward)
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
