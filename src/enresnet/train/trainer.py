@@ -309,7 +309,7 @@ class Trainer:
         if self.ctx.is_main:
             self.run.write_metrics(self.metrics)
         self._save_last()
-        if not self.quiet and self.ctx.is_main:
+        if self.ctx.is_main:  # one line per epoch, also in quiet mode
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if v is not None}
             tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
 
