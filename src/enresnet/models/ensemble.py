@@ -10,6 +10,13 @@ One class serves the three ensembles of the paper:
   models trained apart, built from their checkpoints.
 
 The output is ``sum_i w_i Z_i(x)``, the combined logits before the softmax.
+
+``vectorize=True`` (En_n ResNets only: identical members) computes the member
+logits in one ``torch.func.vmap`` call instead of a Python loop over members
+(:mod:`enresnet.models.vectorized`); equal to the loop with noise off, equal in
+distribution with noise on. Off by default: on a 2-core CPU it is slower than
+the loop (docs/benchmarks.md); it is meant for GPUs, where the loop launches
+n times as many small kernels.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from .vectorized import check_identical, same_runtime_flags, stacked_member_logits
 
 
 def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
@@ -37,6 +46,7 @@ class Ensemble(nn.Module):
         members: Sequence[nn.Module],
         weights: Sequence[float] | torch.Tensor | None = None,
         learn_weights: bool = False,
+        vectorize: bool = False,
     ) -> None:
         super().__init__()
         if len(members) == 0:
@@ -52,12 +62,31 @@ class Ensemble(nn.Module):
                 raise ValueError(f"ensemble weights must be >= 0 and sum to 1, got {w.tolist()}")
         self.register_buffer("weights", w.clone())
         self.learn_weights = learn_weights
+        self.vectorize = vectorize
 
     def __len__(self) -> int:
         return len(self.members)
 
+    @property
+    def vectorize(self) -> bool:
+        """Whether :meth:`member_logits` runs the members in one vmapped call (see module doc).
+
+        Setting it to True checks that the members are identical and raises
+        ``ValueError`` otherwise. While members differ in train/eval mode or
+        noise switch, the loop runs instead.
+        """
+        return self._vectorize
+
+    @vectorize.setter
+    def vectorize(self, value: bool) -> None:
+        if value:
+            check_identical(self.members)
+        self._vectorize = bool(value)
+
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every member, stacked: shape (members, batch, classes)."""
+        if self._vectorize and same_runtime_flags(self.members):
+            return stacked_member_logits(self.members, x)
         return torch.stack([member(x) for member in self.members])
 
     def combine(self, member_logits: torch.Tensor) -> torch.Tensor:
@@ -73,4 +102,5 @@ class Ensemble(nn.Module):
         self.weights.copy_(normalise_weights(torch.as_tensor(weights, dtype=self.weights.dtype)))
 
     def extra_repr(self) -> str:
-        return f"weights={[round(v, 4) for v in self.weights.tolist()]}, learn_weights={self.learn_weights}"
+        weights = [round(v, 4) for v in self.weights.tolist()]
+        return f"weights={weights}, learn_weights={self.learn_weights}, vectorize={self._vectorize}"
