@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_model
+from ..device import resolve_device
 from ..data import ImageDataset
 from ..errors import ConfigError
 from ..evaluate import (
@@ -59,11 +60,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def device_from(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} but no CUDA device is available; use auto or cpu")
-    return torch.device(name)
+    return resolve_device(name, "--device")
 
 
 def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], ImageDataset, AttackSettings,

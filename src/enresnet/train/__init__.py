@@ -2,14 +2,13 @@
 
 from .ensemble_weights import update_weights, weight_gradient
 from .schedule import learning_rate
-from .trainer import Trainer, load_training_data, resolve_device, train
+from .trainer import Trainer, load_training_data, train
 from .validation import split_accuracy
 
 __all__ = [
     "Trainer",
     "learning_rate",
     "load_training_data",
-    "resolve_device",
     "split_accuracy",
     "train",
     "update_weights",

@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from ..checkpoint import load_state_into, model_tensors, read_checkpoint, save_checkpoint
 from ..config import to_toml
-from ..data import DatasetError, ImageDataset, iterate_batches, load_dataset, num_batches, train_val_split
+from ..device import resolve_device
+from ..data import ImageDataset, iterate_batches, load_dataset, num_batches, train_val_split
 from ..errors import CheckpointError, ConfigError, TrainingDivergedError
 from ..models import Ensemble, create_model
 from .distributed import DistContext
@@ -36,14 +37,6 @@ from .run_dir import RunDir
 from .schedule import learning_rate
 from .state import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
 from .validation import split_accuracy
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDataset]:
@@ -68,7 +61,7 @@ class Trainer:
         self.train_cfg = config["train"]
         self.run = RunDir(run_dir)
         self.quiet = quiet
-        self.device = resolve_device(self.train_cfg["device"])
+        self.device = resolve_device(self.train_cfg["device"], "train.device")
         self.ctx = DistContext.from_env(self.device.type)
         if self.ctx.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.ctx.local_rank)
@@ -377,4 +370,4 @@ def train(config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, 
         trainer.ctx.close()
 
 
-__all__ = ["DatasetError", "Trainer", "load_training_data", "resolve_device", "train"]
+__all__ = ["Trainer", "load_training_data", "train"]
