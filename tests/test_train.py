@@ -105,3 +105,18 @@ def test_trainer_refuses_to_overwrite_a_run(tmp_path):
     train(tiny_config(train={"epochs": 1}), tmp_path / "run", quiet=True)
     with pytest.raises(enresnet.errors.ConfigError, match="--resume"):
         Trainer(tiny_config(train={"epochs": 1}), tmp_path / "run")
+
+
+def test_fast_path_options_train_and_match_the_default_closely(tmp_path):
+    """bf16 autocast and channels_last change the arithmetic, not the algorithm."""
+    base = tiny_config(model={"name": "en1_resnet8", "noise_coef": 0.0}, train={"epochs": 1})
+    fast = tiny_config(model={"name": "en1_resnet8", "noise_coef": 0.0},
+                       train={"epochs": 1, "amp": "bf16", "channels_last": True})
+    plain = train(base, tmp_path / "plain", quiet=True)
+    quick = train(fast, tmp_path / "fast", quiet=True)
+    assert plain[0]["train_loss"] != quick[0]["train_loss"]  # bf16 really ran
+    assert abs(plain[0]["train_loss"] - quick[0]["train_loss"]) < 0.05 * plain[0]["train_loss"]
+    a = load_model(tmp_path / "plain" / "last")
+    b = load_model(tmp_path / "fast" / "last")
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=0.05), name
