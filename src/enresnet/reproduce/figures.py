@@ -1,0 +1,60 @@
+"""A study's figures: Fig. 5 (training curves of its runs), accuracy vs eps, Fig. 6 (adversarial
+examples against ResNet20 and the En model), drawn with :mod:`enresnet.plots`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from torch import nn
+
+from ..checkpoint import atomic_write_text
+from ..cli.plot import attack_factory, figure_label
+from ..data import ImageDataset, to_float
+from ..evaluate import AttackSettings
+from ..plots.adversarial import adversarial_examples, one_per_class, plot_adversarial_examples
+from ..plots.robustness import ifgsm_factory, plot_accuracy_vs_eps, robust_accuracy_curve
+from ..plots.training import plot_training_curves, read_runs
+from .studies import Scale, Study, first
+
+EXAMPLE_ATTACKS = ("ifgsm20", "cw")
+"""Fig. 6 shows IFGSM^20 and C&W adversarial images."""
+
+
+def eps_curves(study: Study, scale: Scale, models: dict[str, nn.Module], data: ImageDataset,
+               attack: AttackSettings, path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Accuracy under IFGSM (``scale.eps_steps`` steps, alpha = eps / 4, one draw) against eps;
+    the numbers also go to ``eps_curve.json`` next to the figure."""
+    subset = first(data, scale.eps_limit)
+    eps_values = [f * attack.eps for f in study.eps_fractions]
+    factory = ifgsm_factory(steps=scale.eps_steps)
+    curves = {m.label: robust_accuracy_curve(models[m.key], subset, eps_values, factory, scale.batch_size)
+              for m in study.models}
+    plot_accuracy_vs_eps(curves, path, per_255=attack.eps < 0.1,
+                         title=f"{data.name}: IFGSM$^{{{scale.eps_steps}}}$, alpha = eps/4 ({len(subset)} images)")
+    atomic_write_text(path.with_suffix(".json"), json.dumps(
+        {"images": len(subset), "steps": scale.eps_steps, "curves": curves}, indent=2) + "\n")
+    return curves
+
+
+def draw_figures(study: Study, scale: Scale, models: dict[str, nn.Module], data: ImageDataset,
+                 attack: AttackSettings, run_dirs: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """Write the figures under ``folder``; returns {caption: path}."""
+    figures = {}
+    path = folder / "fig5_training.png"
+    plot_training_curves(read_runs([run_dirs[m.key] for m in study.models]), path,
+                         title=f"{study.name} ({scale.name}): training and validation accuracy")
+    figures["Fig. 5: training (solid) and validation accuracy (dashed natural, dotted robust) per epoch"] = path
+    path = folder / "eps_curve.png"
+    eps_curves(study, scale, models, data, attack, path)
+    figures["Accuracy under IFGSM against eps (numbers in eps_curve.json)"] = path
+    if study.examples is not None:
+        chosen = data.subset(one_per_class(data.labels, scale.examples))
+        labelled = {study.model(k).label: models[k] for k in study.examples}
+        attacks = {figure_label(a): attack_factory(a, attack) for a in EXAMPLE_ATTACKS}
+        columns = adversarial_examples(labelled, to_float(chosen.images), chosen.labels, attacks)
+        path = folder / "fig6_examples.png"
+        plot_adversarial_examples(to_float(chosen.images), chosen.labels,
+                                  chosen.class_names or [str(k) for k in range(chosen.num_classes)], columns, path)
+        figures["Fig. 6: clean images and their adversarial versions (green: right, red: fooled)"] = path
+    return figures

@@ -1,0 +1,240 @@
+"""The named studies of ``enresnet reproduce``, as data: models, evaluations, scales.
+
+A :class:`Study` lists its models (one training config each, from ``configs/``),
+the paper's white-box attacks (Table 2: FGSM, IFGSM^20, C&W, with EOT), whether
+AutoAttack is added, the blind-attack pairs (Table 3), the integrations of
+separately trained models (Table 7, read from ``configs/cifar10/table7/*.toml``)
+and the two models of Fig. 6. A :class:`Scale` says how much of it runs: config
+overrides for training, and the number of test images per evaluation.
+
+Config paths are relative to the repository root (the package is used from a
+checkout, ``pip install -e .``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import torch
+
+from ..data import ImageDataset
+from ..errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PAPER_ATTACKS = ("fgsm", "ifgsm20", "cw")
+
+
+def first(data: ImageDataset, limit: int | None) -> ImageDataset:
+    """The first ``limit`` images of ``data``, as a :class:`Scale`'s limits mean (None: all)."""
+    return data if limit is None else data.subset(torch.arange(min(limit, len(data))))
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much of a study runs. ``overrides`` ({section: {key: value}}) go into every training
+    config; a ``None`` limit means the whole test set."""
+
+    name: str
+    summary: str
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    test_limit: int | None = None
+    transfer_limit: int | None = None
+    autoattack_limit: int | None = 1000
+    autoattack_iterations: dict[str, int] = field(default_factory=dict)
+    """``n_iter``/``eot_iter``/``n_queries`` overrides of AutoAttack (empty: its own fixed values)."""
+    sanity_limit: int = 100
+    sanity_steps: int = 10
+    sanity_eot: tuple[int, ...] = (1, 5, 20)
+    eps_limit: int | None = 1000
+    eps_steps: int = 20
+    eot: int = 5
+    repeats: int = 5
+    batch_size: int = 128
+    examples: int = 4
+
+
+@dataclass(frozen=True)
+class Model:
+    """One trained model of a study: ``key`` names its run directory, ``label`` its table row."""
+
+    key: str
+    config: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Integration:
+    """A Table 7 row: the average of the logits of separately trained ``members`` (model keys)."""
+
+    label: str
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str
+    models: tuple[Model, ...]
+    scales: dict[str, Scale]
+    default_scale: str
+    attacks: tuple[str, ...] = PAPER_ATTACKS
+    autoattack: bool = True
+    transfer: tuple[tuple[str, str], ...] = ()
+    """(target, oracle) model keys: the target classifies adversarial images of the oracle."""
+    integrations: tuple[Integration, ...] = ()
+    examples: tuple[str, str] | None = None
+    """Fig. 6: ResNet20 against an En model."""
+    eps_fractions: tuple[float, ...] = (0, 0.25, 0.5, 1, 1.5, 2)
+    """The accuracy-vs-eps curve, in multiples of the dataset's eps."""
+
+    def scale(self, name: str | None) -> Scale:
+        name = name or self.default_scale
+        if name not in self.scales:
+            raise ConfigError(f"study {self.name!r} has no scale {name!r}; choose one of {', '.join(self.scales)}")
+        return self.scales[name]
+
+    def model(self, key: str) -> Model:
+        return next(m for m in self.models if m.key == key)
+
+
+def _label(key: str) -> str:
+    """``en2_resnet110`` -> ``En2ResNet110``; ``en1_wrn34_10`` -> ``En1WideResNet34-10``."""
+    text = key.replace("wrn", "WideResNet").replace("resnet", "ResNet").replace("_10", "-10")
+    return text.replace("en", "En", 1).replace("_", "") if key.startswith("en") else text.replace("_", "")
+
+
+def _models(folder: str, keys: tuple[str, ...]) -> tuple[Model, ...]:
+    return tuple(Model(k, f"configs/{folder}/{k}.toml", _label(k)) for k in keys)
+
+
+def _table7() -> tuple[tuple[Model, ...], tuple[Integration, ...]]:
+    """Members (Table 2 configs) and rows of ``configs/cifar10/table7/*.toml``."""
+    members: dict[str, Model] = {}
+    rows = []
+    for path in sorted((REPO_ROOT / "configs/cifar10/table7").glob("*.toml")):
+        paths = tomllib.loads(path.read_text())["integrate"]["members"]
+        keys = tuple(Path(p).stem for p in paths)
+        for key, config in zip(keys, paths):
+            members.setdefault(key, Model(key, config, _label(key)))
+        rows.append(Integration(" & ".join(members[k].label for k in keys), keys))
+    return tuple(members.values()), tuple(rows)
+
+
+GPU_FULL = Scale(
+    "full",
+    "the paper's protocol (Sec. 4.1): the configs as they are (200 epochs, 45k/5k split), the whole "
+    "10k test set; AutoAttack and the eps curve on the first 1000 test images, sanity checks on 100. "
+    "Meant for a GPU machine with the dataset in --data-dir.",
+)
+
+FMNIST_SCALES = {
+    "smoke": Scale(
+        "smoke",
+        "a CPU smoke run (<= 45 min on 2 cores): 500 training images + 100 validation (of the 60k), "
+        "2 epochs, batch 32, lr 0.05, validation on 100 images with IFGSM^5; white-box attacks (EOT 5, "
+        "5 predictions per image) on the first 32 test images, transfer on 16, AutoAttack on 16 with "
+        "reduced iterations (APGD 10, EOT 2, Square 50 queries), sanity checks on 8, accuracy vs eps "
+        "on 32 (IFGSM^5, one draw)",
+        {"data": {"train_limit": 600, "val_size": 100},
+         "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": []},
+         "validation": {"limit": 100, "attack_steps": 5}},
+        test_limit=32, transfer_limit=16, autoattack_limit=16,
+        autoattack_iterations={"n_iter": 10, "eot_iter": 2, "n_queries": 50},
+        sanity_limit=8, eps_limit=32, eps_steps=5,
+    ),
+    "full": Scale(
+        "full",
+        "the configs' schedule (10 epochs, lr / 10 at 6 and 8, batch 128) on the whole training set "
+        "(55k train / 5k validation), validation on 500 images; the whole 10k test set; AutoAttack and "
+        "the eps curve on 1000 test images, sanity checks on 100. Days on a 2-core CPU: meant for a GPU.",
+        {"data": {"train_limit": 0, "val_size": 5000}},
+    ),
+    "tiny": Scale(
+        "tiny",
+        "a pipeline check, not a result: the study's models on 16x16 one-channel SYNTHETIC data "
+        "substituted for Fashion-MNIST (256 images: 192 train, 64 validation), 1 epoch; 16 test images, "
+        "EOT 2, 2 predictions per image; AutoAttack on 8 (2 iterations), sanity on 8, eps curve on 16",
+        {"data": {"name": "synthetic", "train_limit": 0, "val_size": 64, "augment": False,
+                  "options": {"num_samples": 256, "channels": 1, "size": 16}},
+         "train": {"epochs": 1, "batch_size": 64, "milestones": []},
+         "validation": {"limit": 64, "attack_steps": 2}},
+        test_limit=16, transfer_limit=16, autoattack_limit=8,
+        autoattack_iterations={"n_iter": 2, "eot_iter": 2, "n_queries": 10},
+        sanity_limit=8, sanity_steps=2, sanity_eot=(1, 2), eps_limit=16, eps_steps=2,
+        eot=2, repeats=2, examples=2,
+    ),
+}
+
+_T7_MEMBERS, _T7_ROWS = _table7()
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study(
+            "fmnist",
+            "Fashion-MNIST (eps = 0.1): PGD adversarial training of ResNet20, En1ResNet20, En2ResNet20 and "
+            "2 x ResNet20 jointly trained without noise (Table 2 and Sec. 4.4 on Fashion-MNIST)",
+            (*_models("fmnist", ("resnet20", "en1_resnet20", "en2_resnet20")),
+             Model("ens2_resnet20_nonoise", "configs/fmnist/ens2_resnet20_nonoise.toml",
+                   "2xResNet20 (joint, no noise)")),
+            FMNIST_SCALES,
+            "smoke",
+            transfer=(("resnet20", "en2_resnet20"), ("en2_resnet20", "resnet20")),
+            examples=("resnet20", "en2_resnet20"),
+        ),
+        Study(
+            "cifar10-table1",
+            "CIFAR-10, naturally trained ResNets and EnResNets: natural accuracy (Table 1)",
+            _models("cifar10/table1", ("resnet20", "resnet44", "resnet110", "en1_resnet20", "en1_resnet44",
+                                       "en2_resnet20", "en2_resnet44", "en2_resnet110", "en5_resnet20")),
+            {"full": GPU_FULL}, "full", attacks=(), autoattack=False,
+        ),
+        Study(
+            "cifar10-table2",
+            "CIFAR-10, PGD adversarially trained ResNets and EnResNets: white-box (Table 2) and blind "
+            "attacks (Table 3)",
+            _models("cifar10/table2", ("resnet20", "resnet44", "resnet110", "en1_resnet20", "en1_resnet44",
+                                       "en2_resnet20", "en2_resnet44", "en2_resnet110", "en5_resnet20",
+                                       "en1_wrn34_10")),
+            {"full": GPU_FULL}, "full",
+            transfer=(("resnet20", "en5_resnet20"), ("en5_resnet20", "resnet20"),
+                      ("resnet44", "en2_resnet44"), ("en2_resnet44", "resnet44"),
+                      ("resnet110", "en2_resnet110"), ("en2_resnet110", "resnet110")),
+            examples=("resnet20", "en5_resnet20"),
+        ),
+        Study(
+            "cifar10-table7",
+            "CIFAR-10, integration of separately trained EnResNets (Table 7; members from Table 2 configs)",
+            _T7_MEMBERS, {"full": GPU_FULL}, "full", integrations=_T7_ROWS,
+        ),
+        Study(
+            "cifar100-table4",
+            "CIFAR-100, naturally trained ResNets and EnResNets: natural accuracy (Table 4)",
+            _models("cifar100/table4", ("resnet20", "resnet44", "en2_resnet20", "en5_resnet20")),
+            {"full": GPU_FULL}, "full", attacks=(), autoattack=False,
+        ),
+        Study(
+            "cifar100-table5",
+            "CIFAR-100, PGD adversarially trained ResNets and EnResNets: white-box (Table 5) and blind "
+            "attacks (Table 6)",
+            _models("cifar100/table5", ("resnet20", "resnet44", "en2_resnet20", "en5_resnet20")),
+            {"full": GPU_FULL}, "full",
+            transfer=(("resnet20", "en2_resnet20"), ("en2_resnet20", "resnet20")),
+            examples=("resnet20", "en5_resnet20"),
+        ),
+    )
+}
+
+
+def get_study(name: str) -> Study:
+    if name not in STUDIES:
+        raise ConfigError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    return STUDIES[name]
