@@ -1,0 +1,247 @@
+"""Shared parts of the benchmark scripts: arguments, data, timing, peak memory, FLOPs, the table.
+
+Every script compares *ours* (the library's real code path) with a *baseline*
+(a plain reference implementation) on the same workload, model weights and
+synthetic CIFAR-shaped batch (3x32x32 pixels in [0, 1], 10 classes), in one
+process, and prints one Markdown table row per model.
+
+* Timing: ``--warmup`` untimed calls of each side, then ``--iters`` timed calls
+  with ours and the baseline interleaved (a change in machine load hits both);
+  the median per side. Images/s is the batch size over that median.
+* Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the memory
+  allocated when the call starts. On CPU (Linux), the peak resident set size
+  during the call (``VmHWM``, reset through ``/proc/self/clear_refs`` after
+  ``malloc_trim``) above the resident size when it starts: no tracing
+  allocator, so it includes allocator slack. The maximum over the timed calls.
+* FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix
+  products) over one call of the baseline on a one-image batch, times the batch
+  size (every workload is linear in the batch). Ours does the same arithmetic,
+  so its achieved GFLOP/s is those FLOPs over its median time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import platform
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from enresnet.models import Ensemble
+
+Workload = Callable[[torch.Tensor, torch.Tensor], object]
+"""One benchmarked call on a batch ``(images, labels)``; its result is ignored."""
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (3, 32, 32)
+
+HEADER = (
+    "| workload | model | batch | threads | iters | ours img/s | baseline img/s | ratio "
+    "| ours peak MiB | baseline peak MiB | ours GFLOP/s |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+)
+
+
+@dataclass
+class Pair:
+    """Ours and the baseline on one model; both are called with the same batch."""
+
+    ours: Workload
+    baseline: Workload
+
+
+def parse_args(description: str, default_models: str) -> argparse.Namespace:
+    """The options every script takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--iters", type=int, default=3, help="timed calls per side (median reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls per side first")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--models", default=default_models, help=f"comma-separated names (default: {default_models})")
+    parser.add_argument(
+        "--vectorize", action="store_true", help="ours runs En_n members in one vmapped call (Ensemble.vectorize)"
+    )
+    args = parser.parse_args()
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    return args
+
+
+def setup(args: argparse.Namespace) -> torch.device:
+    """Threads and seed; returns the device."""
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    return torch.device(args.device)
+
+
+def synthetic_batch(batch_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random CIFAR-shaped pixels in [0, 1] and labels."""
+    x = torch.rand(batch_size, *IMAGE_SHAPE, device=device)
+    y = torch.randint(0, NUM_CLASSES, (batch_size,), device=device)
+    return x, y
+
+
+def vectorize(model: torch.nn.Module, enabled: bool) -> str:
+    """Switch on the vectorised member forward of an En_n ensemble; returns a label suffix."""
+    if enabled and isinstance(model, Ensemble) and len(model) > 1:
+        model.vectorize = True
+        return " (vmap)"
+    return ""
+
+
+def members(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The networks of a model: an ensemble's members, or the model itself."""
+    return list(model.members) if isinstance(model, Ensemble) else [model]
+
+
+# ---------------------------------------------------------------- measuring
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _proc_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
+
+
+@contextlib.contextmanager
+def _cpu_peak(result: list[float]) -> Iterator[None]:
+    """Append the call's peak resident memory above its start (bytes), or NaN off Linux/glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current resident size
+        start = _proc_kib("VmRSS")
+    except OSError:
+        yield
+        result.append(float("nan"))
+        return
+    yield
+    result.append((_proc_kib("VmHWM") - start) * 1024.0)
+
+
+@contextlib.contextmanager
+def _cuda_peak(result: list[float], device: torch.device) -> Iterator[None]:
+    torch.cuda.reset_peak_memory_stats(device)
+    start = torch.cuda.memory_allocated(device)
+    yield
+    result.append(float(torch.cuda.max_memory_allocated(device) - start))
+
+
+def _timed(fn: Workload, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
+    """Seconds and peak memory (bytes) of one call."""
+    peak: list[float] = []
+    meter = _cuda_peak(peak, device) if device.type == "cuda" else _cpu_peak(peak)
+    _sync(device)
+    with meter:
+        start = time.perf_counter()
+        fn(x, y)
+        _sync(device)
+        seconds = time.perf_counter() - start
+    return seconds, peak[0]
+
+
+class _NoModuleTracker:
+    """Stands in for FlopCounterMode's module tracker: every FLOP is counted under "Global" only.
+
+    The tracker's backward hooks make ``torch.autograd.grad`` w.r.t. a leaf input
+    fail ("A leaf node was passed to _will_engine_execute_node"), and every
+    attack takes exactly that gradient; the per-module breakdown is not needed.
+    """
+
+    parents = {"Global"}
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def count_flops(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of ``fn`` on the batch: counted on its first image, times the batch size."""
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = _NoModuleTracker()
+    with counter:
+        fn(x[:1], y[:1])
+    return counter.get_total_flops() * x.shape[0]
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_bytes: float
+
+
+def compare(pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: int) -> tuple[Measured, Measured]:
+    """Median seconds and max peak memory of ours and the baseline, timed interleaved."""
+    device = x.device
+    for _ in range(warmup):
+        for fn in (pair.ours, pair.baseline):
+            fn(x, y)
+    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "baseline": []}
+    for _ in range(iters):
+        runs["ours"].append(_timed(pair.ours, x, y, device))
+        runs["baseline"].append(_timed(pair.baseline, x, y, device))
+    return tuple(
+        Measured(statistics.median(s for s, _ in r), max(m for _, m in r)) for r in (runs["ours"], runs["baseline"])
+    )
+
+
+# ------------------------------------------------------------------- output
+def row(workload: str, model: str, args: argparse.Namespace, ours: Measured, base: Measured, flops: int) -> str:
+    """One Markdown table row (columns of :data:`HEADER`)."""
+    batch = args.batch_size
+    mib = lambda b: "n/a" if b != b else f"{b / 2**20:.0f}"  # noqa: E731  (NaN: not measurable here)
+    cells = [
+        workload,
+        model,
+        str(batch),
+        str(torch.get_num_threads()),
+        str(args.iters),
+        f"{batch / ours.seconds:.2f}",
+        f"{batch / base.seconds:.2f}",
+        f"{base.seconds / ours.seconds:.2f}",
+        mib(ours.peak_bytes),
+        mib(base.peak_bytes),
+        f"{flops / ours.seconds / 1e9:.1f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def run(workload: str, description: str, default_models: str, make_pair: Callable[..., Pair]) -> None:
+    """A script's main: for each model, build ours and the baseline, measure, print the row.
+
+    ``make_pair(name, args, device) -> (Pair, label)``: the two workloads on
+    model ``name`` and the model's label in the table.
+    """
+    args = parse_args(description, default_models)
+    device = setup(args)
+    print(HEADER, flush=True)
+    for name in args.models:
+        pair, label = make_pair(name, args, device)
+        x, y = synthetic_batch(args.batch_size, device)
+        flops = count_flops(pair.baseline, x, y)
+        ours, base = compare(pair, x, y, args.iters, args.warmup)
+        print(row(workload, label, args, ours, base, flops), flush=True)
+
+
+def machine(device: str, threads: int) -> str:
+    """A Markdown line naming the machine, the threads and the torch version."""
+    if device.startswith("cuda"):
+        what = f"GPU {torch.cuda.get_device_name(torch.device(device))}"
+    else:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = re.search(r"^Model name:\s+(.+)$", lscpu, re.M)
+        what = f"CPU {model.group(1).strip() if model else platform.processor()}, {os.cpu_count()} cores"
+    return f"{what}; {threads} torch threads; torch {torch.__version__}; Python {platform.python_version()}"
