@@ -87,7 +87,7 @@ def record_time(rep: Reproduction) -> list[dict]:
 
 def training_summary(rep: Reproduction) -> list[str]:
     """One line per model: epochs, and the last epoch's training and validation accuracy."""
-    lines = ["| Model | epochs | train acc (adv.) | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
+    lines = ["| Model | epochs | train acc | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
     for model in rep.study.models:
         rows = read_metrics(rep.run_dir(model.key))
         last = rows[-1]
@@ -95,7 +95,8 @@ def training_summary(rep: Reproduction) -> list[str]:
         lines.append(f"| {model.label} | {last['epoch']} | {100 * last['train_acc']:.2f} | "
                      f"{100 * last['val_nat_acc']:.2f} | {'-' if rob is None else f'{100 * rob:.2f}'} | "
                      f"{sum(r['seconds'] for r in rows) / len(rows):.0f} |")
-    return lines
+    return lines + ["", ("Unit: %. train acc: on the batches as trained on (adversarial examples for PGD training); "
+                    "val robust: under the config's validation IFGSM; best validation epoch is evaluated below.")]
 
 
 def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
@@ -111,8 +112,8 @@ def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
         f"- seed: {rep.seed}",
         f"- scale `{rep.scale.name}`: {rep.scale.summary}",
         f"- machine: {machine()}",
-        f"- wall time: {total:.0f} s in all ({total / 60:.1f} min, {len(runs)} invocation(s); this one "
-        f"{runs[-1]['seconds']:.0f} s, started {rep.timer.started})",
+        (f"- wall time: {total:.0f} s in all ({total / 60:.1f} min, {len(runs)} invocation(s); this one "
+        f"{runs[-1]['seconds']:.0f} s, started {rep.timer.started})"),
         f"- versions: {versions()}",
         "",
         "## Training (last epoch)",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,12 +40,20 @@ from ..evaluate import (
 )
 from ..evaluate.inputs import evaluation_data
 from ..models import integrate_models
+from ..plots.training import read_metrics
 from ..train import train
 from .figures import draw_figures
 from .report import Timer, write_results
 from .studies import REPO_ROOT, Scale, Study, first
 
 AUTOATTACK = "autoattack"
+
+
+def finished_epochs(run_dir: Path) -> int:
+    """Epochs a run directory holds a checkpoint and metrics for (0 when it holds none)."""
+    if not (run_dir / "last.safetensors").is_file() or not (run_dir / "metrics.jsonl").is_file():
+        return 0
+    return len(read_metrics(run_dir))
 
 
 @dataclass
@@ -85,11 +92,15 @@ class Reproduction:
         models = {}
         for model in self.study.models:
             run_dir = self.run_dir(model.key)
-            resume = (run_dir / "last.safetensors").exists()
             config = self.config(model.config)
-            self.log(f"{'resuming' if resume else 'training'} {model.label} ({config['train']['epochs']} epochs)")
-            with self.timer.phase(f"train {model.key}"):
-                train(config, run_dir, resume=resume, quiet=not self.progress)
+            epochs = config["train"]["epochs"]
+            if finished_epochs(run_dir) >= epochs:
+                self.log(f"{model.label}: finished ({epochs} epochs), skipped")
+            else:
+                resume = (run_dir / "last.safetensors").exists()
+                self.log(f"{'resuming' if resume else 'training'} {model.label} ({epochs} epochs)")
+                with self.timer.phase(f"train {model.key}"):
+                    train(config, run_dir, resume=resume, quiet=not self.progress)
             models[model.key] = load_model(run_dir / "best.safetensors")
         return models
 
@@ -154,16 +165,16 @@ class Reproduction:
                                            self.out / "eval" / target / f"from-{oracle}", source=models[oracle],
                                            progress=self.progress)
             rows.append(Row(t.label, data.name, results, oracle=o.label))
-        notes = self.notes(data, subset) + ["Adversarial images made white-box on the oracle (with EOT when "
-                                            "it is noisy), classified by the model (blind attack)."]
+        notes = self.notes(data, subset) + [("Adversarial images made white-box on the oracle (with EOT when "
+                                            "it is noisy), classified by the model (blind attack).")]
         write_tables(self.out, "transfer", rows, list(self.study.attacks), notes, self.meta())
 
     def notes(self, data: ImageDataset, used: ImageDataset) -> list[str]:
         _, _, budget = self.settings(data)
         return [f"{len(used)} {data.name} test images (the first of {len(data)}); {budget}.",
                 f"Attack gradients of noisy models averaged over {self.scale.eot} noise draws (EOT).",
-                f"Each image predicted {self.scale.repeats} times: mean ± std over the draws "
-                "(worst: right in all draws)."]
+                (f"Each image predicted {self.scale.repeats} times: mean ± std over the draws "
+                "(worst: right in all draws).")]
 
     def meta(self) -> dict:
         return {"study": self.study.name, "scale": self.scale.name, "seed": self.seed,
