@@ -116,7 +116,7 @@ def _models(folder: str, keys: tuple[str, ...]) -> tuple[Model, ...]:
 
 
 def _table7() -> tuple[tuple[Model, ...], tuple[Integration, ...]]:
-    """Members (Table 2 configs) and rows of ``configs/cifar10/table7/*.toml``."""
+    """Members (Table 2 configs) and rows of ``configs/cifar10/table7/row<N>_*.toml``, in the paper's order."""
     members: dict[str, Model] = {}
     rows = []
     for path in sorted((REPO_ROOT / "configs/cifar10/table7").glob("*.toml")):
