@@ -2,7 +2,7 @@
 training summary, the tables (Table 2 / Table 3 layout) and the figures.
 
 Wall time adds up over invocations (a resumed study keeps the time of its earlier
-runs): each invocation appends its phases to ``OUT/timing.json``.
+runs, killed ones included): each invocation keeps its phases in ``OUT/timing.json``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Timer:
-    """Seconds per named phase of this invocation, and its start."""
+    """Seconds per named phase of this invocation; with ``path``, the invocation's entry in
+    ``timing.json`` is rewritten after every phase, so a killed invocation's time still counts."""
 
+    path: Path | None = None
     started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     t0: float = field(default_factory=time.perf_counter)
     phases: dict[str, float] = field(default_factory=dict)
+    earlier: list[dict] | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -42,9 +45,21 @@ class Timer:
             yield
         finally:
             self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - start
+            self.save()
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+    def save(self) -> list[dict]:
+        """Write the earlier invocations plus this one to :attr:`path`; returns them all."""
+        if self.earlier is None:
+            self.earlier = json.loads(self.path.read_text()) if self.path and self.path.is_file() else []
+        runs = [*self.earlier, {"started": self.started, "seconds": round(self.elapsed(), 1),
+                                "phases": {k: round(v, 1) for k, v in self.phases.items()}}]
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(runs, indent=2) + "\n")
+        return runs
 
 
 def machine() -> str:
@@ -75,16 +90,6 @@ def command(rep: Reproduction) -> str:
     return shlex.join(words)
 
 
-def record_time(rep: Reproduction) -> list[dict]:
-    """Append this invocation to ``timing.json``; returns all invocations."""
-    path = rep.out / "timing.json"
-    runs = json.loads(path.read_text()) if path.is_file() else []
-    runs.append({"started": rep.timer.started, "seconds": round(rep.timer.elapsed(), 1),
-                 "phases": {k: round(v, 1) for k, v in rep.timer.phases.items()}})
-    atomic_write_text(path, json.dumps(runs, indent=2) + "\n")
-    return runs
-
-
 def training_summary(rep: Reproduction) -> list[str]:
     """One line per model: epochs, and the last epoch's training and validation accuracy."""
     lines = ["| Model | epochs | train acc | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
@@ -100,7 +105,7 @@ def training_summary(rep: Reproduction) -> list[str]:
 
 
 def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
-    runs = record_time(rep)
+    runs = rep.timer.save()
     total = sum(r["seconds"] for r in runs)
     phases = rep.timer.phases
     lines = [

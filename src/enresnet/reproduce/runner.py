@@ -66,7 +66,10 @@ class Reproduction:
     data_dir: str | None = None
     seed: int = 0
     progress: bool = True
-    timer: Timer = field(default_factory=Timer)
+    timer: Timer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.timer = Timer(self.out / "timing.json")
 
     def log(self, message: str) -> None:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
