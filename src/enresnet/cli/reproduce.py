@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
     p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's; 1 when other processes share the cores: "
+                   "oversubscribed threads measured 4x slower here)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

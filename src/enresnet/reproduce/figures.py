@@ -14,7 +14,7 @@ from ..data import ImageDataset, to_float
 from ..evaluate import AttackSettings
 from ..plots.adversarial import adversarial_examples, one_per_class, plot_adversarial_examples
 from ..plots.robustness import ifgsm_factory, plot_accuracy_vs_eps, robust_accuracy_curve
-from ..plots.training import plot_training_curves, read_runs
+from ..plots.training import plot_training_curves, read_metrics
 from .studies import Scale, Study, first
 
 EXAMPLE_ATTACKS = ("ifgsm20", "cw")
@@ -42,7 +42,7 @@ def draw_figures(study: Study, scale: Scale, models: dict[str, nn.Module], data:
     """Write the figures under ``folder``; returns {caption: path}."""
     figures = {}
     path = folder / "fig5_training.png"
-    plot_training_curves(read_runs([run_dirs[m.key] for m in study.models]), path,
+    plot_training_curves({m.label: read_metrics(run_dirs[m.key]) for m in study.models}, path,
                          title=f"{study.name} ({scale.name}): training and validation accuracy")
     figures["Fig. 5: training (solid) and validation accuracy (dashed natural, dotted robust) per epoch"] = path
     path = folder / "eps_curve.png"
