@@ -138,17 +138,17 @@ GPU_FULL = Scale(
 FMNIST_SCALES = {
     "smoke": Scale(
         "smoke",
-        "a CPU smoke run (<= 45 min on 2 cores): 1000 training images + 200 validation (of the 60k), "
+        "a CPU smoke run (<= 45 min on 2 free cores): 1000 training images + 200 validation (of the 60k), "
         "2 epochs, batch 32, lr 0.05, validation on 200 images with IFGSM^5; white-box attacks (EOT 5, "
-        "5 predictions per image) on the first 100 test images, transfer on 50, AutoAttack on the same 100 with "
-        "reduced iterations (APGD 20, EOT 4, Square 100 queries), sanity checks on 16, accuracy vs eps "
-        "on 64 (IFGSM^10, one draw)",
+        "5 predictions per image) and AutoAttack (reduced iterations: APGD 10, EOT 2, Square 50 queries) "
+        "on the first 64 test images, transfer on 32, sanity checks on 8, accuracy vs eps on 32 "
+        "(IFGSM^5, one draw)",
         {"data": {"train_limit": 1200, "val_size": 200},
          "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": []},
          "validation": {"limit": 200, "attack_steps": 5}},
-        test_limit=100, transfer_limit=50, autoattack_limit=100,
-        autoattack_iterations={"n_iter": 20, "eot_iter": 4, "n_queries": 100},
-        sanity_limit=16, eps_limit=64, eps_steps=10,
+        test_limit=64, transfer_limit=32, autoattack_limit=64,
+        autoattack_iterations={"n_iter": 10, "eot_iter": 2, "n_queries": 50},
+        sanity_limit=8, eps_limit=32, eps_steps=5,
     ),
     "full": Scale(
         "full",
