@@ -6,14 +6,15 @@ baseline is ``torchattacks.EOTPGD(steps=20, eot_iter=5, random_start=False)``,
 the same attack with a Python loop of 5 forward/backward passes per step. Both
 run the model in eval mode. EOT only means something for a noisy model, so the
 models default to the noise-injected ResNet20 (En1), En5ResNet20 and WRN-34-10
-(En1; huge: on a CPU give it a tiny batch and one iteration).
+(En1; huge: on a CPU give it a tiny batch and one iteration). ``--eot-batch``
+sets ours' ``eot_batch`` (replicas per forward pass; default: all 5 at once).
 """
 
 import copy
 
+import common
 import torchattacks
 
-import common
 from enresnet.attacks import IFGSM
 from enresnet.models import create_model
 
@@ -25,10 +26,18 @@ def attack_pair(name, args, device):
     model = create_model(name, num_classes=common.NUM_CLASSES).to(device).eval()
     reference = copy.deepcopy(model)
     label = name + common.vectorize(model, args.vectorize)
-    ours = IFGSM(model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=False, eot_samples=DRAWS)
+    if args.eot_batch is not None:
+        label += f" (eot_batch={args.eot_batch})"
+    ours = IFGSM(
+        model, eps=EPS, alpha=ALPHA, steps=STEPS, random_start=False, eot_samples=DRAWS, eot_batch=args.eot_batch
+    )
     baseline = torchattacks.EOTPGD(reference, eps=EPS, alpha=ALPHA, steps=STEPS, eot_iter=DRAWS, random_start=False)
     return common.Pair(ours=ours, baseline=baseline), label
 
 
+def add_options(parser):
+    parser.add_argument("--eot-batch", type=int, help="ours' eot_batch: noise draws per forward pass (default: all)")
+
+
 if __name__ == "__main__":
-    common.run("IFGSM^20 + EOT-5 eval", __doc__, "en1_resnet20,en5_resnet20,en1_wrn34_10", attack_pair)
+    common.run("IFGSM^20 + EOT-5 eval", __doc__, "en1_resnet20,en5_resnet20,en1_wrn34_10", attack_pair, add_options)

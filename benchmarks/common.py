@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import math
 import os
 import platform
 import re
@@ -32,6 +33,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -59,9 +61,11 @@ class Pair:
     baseline: Workload
 
 
-def parse_args(description: str, default_models: str) -> argparse.Namespace:
-    """The options every script takes."""
-    parser = argparse.ArgumentParser(description=description)
+def parse_args(
+    description: str, default_models: str, add_options: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """The options every script takes, and the script's own (``add_options``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--iters", type=int, default=3, help="timed calls per side (median reported)")
@@ -71,6 +75,8 @@ def parse_args(description: str, default_models: str) -> argparse.Namespace:
     parser.add_argument(
         "--vectorize", action="store_true", help="ours runs En_n members in one vmapped call (Ensemble.vectorize)"
     )
+    if add_options is not None:
+        add_options(parser)
     args = parser.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     return args
@@ -111,7 +117,7 @@ def _sync(device: torch.device) -> None:
 
 def _proc_kib(field: str) -> int:
     with open("/proc/self/status") as f:
-        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.M).group(1))
+        return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.MULTILINE).group(1))
 
 
 @contextlib.contextmanager
@@ -159,7 +165,7 @@ class _NoModuleTracker:
     attack takes exactly that gradient; the per-module breakdown is not needed.
     """
 
-    parents = {"Global"}
+    parents: ClassVar[set[str]] = {"Global"}
 
     def __enter__(self) -> None:
         return None
@@ -179,6 +185,8 @@ def count_flops(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> int:
 
 @dataclass
 class Measured:
+    """Median seconds per call and the largest peak memory (bytes) over the timed calls."""
+
     seconds: float
     peak_bytes: float
 
@@ -189,20 +197,25 @@ def compare(pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: in
     for _ in range(warmup):
         for fn in (pair.ours, pair.baseline):
             fn(x, y)
-    runs: dict[str, list[tuple[float, float]]] = {"ours": [], "baseline": []}
+    ours, baseline = [], []
     for _ in range(iters):
-        runs["ours"].append(_timed(pair.ours, x, y, device))
-        runs["baseline"].append(_timed(pair.baseline, x, y, device))
-    return tuple(
-        Measured(statistics.median(s for s, _ in r), max(m for _, m in r)) for r in (runs["ours"], runs["baseline"])
-    )
+        ours.append(_timed(pair.ours, x, y, device))
+        baseline.append(_timed(pair.baseline, x, y, device))
+    return _summary(ours), _summary(baseline)
+
+
+def _summary(runs: list[tuple[float, float]]) -> Measured:
+    return Measured(statistics.median(s for s, _ in runs), max(m for _, m in runs))
 
 
 # ------------------------------------------------------------------- output
+def _mib(nbytes: float) -> str:
+    return "n/a" if math.isnan(nbytes) else f"{nbytes / 2**20:.0f}"
+
+
 def row(workload: str, model: str, args: argparse.Namespace, ours: Measured, base: Measured, flops: int) -> str:
     """One Markdown table row (columns of :data:`HEADER`)."""
     batch = args.batch_size
-    mib = lambda b: "n/a" if b != b else f"{b / 2**20:.0f}"  # noqa: E731  (NaN: not measurable here)
     cells = [
         workload,
         model,
@@ -212,20 +225,26 @@ def row(workload: str, model: str, args: argparse.Namespace, ours: Measured, bas
         f"{batch / ours.seconds:.2f}",
         f"{batch / base.seconds:.2f}",
         f"{base.seconds / ours.seconds:.2f}",
-        mib(ours.peak_bytes),
-        mib(base.peak_bytes),
+        _mib(ours.peak_bytes),
+        _mib(base.peak_bytes),
         f"{flops / ours.seconds / 1e9:.1f}",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-def run(workload: str, description: str, default_models: str, make_pair: Callable[..., Pair]) -> None:
+def run(
+    workload: str,
+    description: str,
+    default_models: str,
+    make_pair: Callable[..., tuple[Pair, str]],
+    add_options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
     """A script's main: for each model, build ours and the baseline, measure, print the row.
 
     ``make_pair(name, args, device) -> (Pair, label)``: the two workloads on
     model ``name`` and the model's label in the table.
     """
-    args = parse_args(description, default_models)
+    args = parse_args(description, default_models, add_options)
     device = setup(args)
     print(HEADER, flush=True)
     for name in args.models:
@@ -241,7 +260,7 @@ def machine(device: str, threads: int) -> str:
     if device.startswith("cuda"):
         what = f"GPU {torch.cuda.get_device_name(torch.device(device))}"
     else:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = re.search(r"^Model name:\s+(.+)$", lscpu, re.M)
+        lscpu = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
+        model = re.search(r"^Model name:\s+(.+)$", lscpu, re.MULTILINE)
         what = f"CPU {model.group(1).strip() if model else platform.processor()}, {os.cpu_count()} cores"
     return f"{what}; {threads} torch threads; torch {torch.__version__}; Python {platform.python_version()}"

@@ -1,15 +1,16 @@
 """Run every benchmark and print docs/benchmarks.md-ready Markdown: the machine, then one table.
 
 Each script runs in its own process, so every ratio is measured within one
-process. Per script: ResNet20 and En5ResNet20 at ``--batch-size`` /
-``--iters``, En5ResNet20 again with the vectorised member forward, then
-WRN-34-10 at ``--wrn-batch-size`` / ``--wrn-iters`` with no warm-up (it is
-huge; on a CPU a tiny batch and one iteration is all that fits in minutes).
-The IFGSM^20 + EOT-5 evaluation uses the noise-injected En1 versions of
-ResNet20 and WRN-34-10 (EOT means nothing without noise), and its WRN batch
-is ``--wrn-eval-batch-size`` (100 forward/backward passes per attack).
+process. Per training script: ResNet20 and En5ResNet20 at ``--batch-size``,
+En5ResNet20 again with the vectorised member forward, then WRN-34-10 at
+``--wrn-batch-size`` / ``--wrn-iters`` with no warm-up (it is huge: on a CPU a
+tiny batch and one iteration is all that fits in minutes). The IFGSM^20 + EOT-5
+evaluation (100 forward/backward passes per attacked batch) runs the
+noise-injected En1 ResNet20 and En5ResNet20 at ``--eval-batch-size``, En5 again
+vectorised, En1 again with one noise draw per forward pass (``eot_batch=1``),
+and the noise-injected WRN-34-10 at ``--wrn-eval-batch-size``.
 
-    python benchmarks/run_all.py --out docs/benchmarks-table.md
+    python benchmarks/run_all.py --out /tmp/benchmarks.md
 """
 
 from __future__ import annotations
@@ -23,23 +24,17 @@ import common
 
 HERE = Path(__file__).resolve().parent
 
-SCRIPTS = {
-    # script: (small models, the large model)
-    "bench_train_natural.py": ("resnet20,en5_resnet20", "wrn34_10"),
-    "bench_train_pgd.py": ("resnet20,en5_resnet20", "wrn34_10"),
-    "bench_eval_ifgsm_eot.py": ("en1_resnet20,en5_resnet20", "en1_wrn34_10"),
-}
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16, help="training benchmarks, small models")
+    parser.add_argument("--eval-batch-size", type=int, default=8, help="evaluation benchmark, small models")
+    parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--wrn-batch-size", type=int, default=8)
-    parser.add_argument("--wrn-eval-batch-size", type=int, default=2)
+    parser.add_argument("--wrn-batch-size", type=int, default=8, help="training benchmarks, WRN-34-10")
+    parser.add_argument("--wrn-eval-batch-size", type=int, default=1, help="evaluation benchmark, WRN-34-10")
     parser.add_argument("--wrn-iters", type=int, default=1)
     parser.add_argument("--skip-wrn", action="store_true", help="leave WRN-34-10 out")
     parser.add_argument("--out", type=Path, help="also write the Markdown here")
@@ -48,17 +43,28 @@ def parse_args() -> argparse.Namespace:
 
 def invocations(args: argparse.Namespace) -> list[list[str]]:
     """The command lines, in table order."""
-    shared = ["--device", args.device, "--threads", str(args.threads)]
-    small = shared + ["--batch-size", str(args.batch_size), "--iters", str(args.iters), "--warmup", str(args.warmup)]
+
+    def script(name: str, batch: int, iters: int, warmup: int) -> list[str]:
+        sizes = ["--batch-size", str(batch), "--iters", str(iters), "--warmup", str(warmup)]
+        return [sys.executable, str(HERE / name), "--device", args.device, "--threads", str(args.threads), *sizes]
+
     runs = []
-    for script, (models, large) in SCRIPTS.items():
-        command = [sys.executable, str(HERE / script)]
-        runs.append(command + small + ["--models", models])
-        runs.append(command + small + ["--models", "en5_resnet20", "--vectorize"])
+    for name in ("bench_train_natural.py", "bench_train_pgd.py"):
+        small = script(name, args.batch_size, args.iters, args.warmup)
+        runs += [small + ["--models", "resnet20,en5_resnet20"], small + ["--models", "en5_resnet20", "--vectorize"]]
         if not args.skip_wrn:
-            batch = args.wrn_eval_batch_size if "eval" in script else args.wrn_batch_size
-            wrn = ["--batch-size", str(batch), "--iters", str(args.wrn_iters), "--warmup", "0"]
-            runs.append(command + shared + wrn + ["--models", large])
+            runs.append(script(name, args.wrn_batch_size, args.wrn_iters, 0) + ["--models", "wrn34_10"])
+    small = script("bench_eval_ifgsm_eot.py", args.eval_batch_size, args.iters, args.warmup)
+    runs += [
+        small + ["--models", "en1_resnet20,en5_resnet20"],
+        small + ["--models", "en5_resnet20", "--vectorize"],
+        small + ["--models", "en1_resnet20", "--eot-batch", "1"],
+    ]
+    if not args.skip_wrn:
+        runs.append(
+            script("bench_eval_ifgsm_eot.py", args.wrn_eval_batch_size, args.wrn_iters, 0)
+            + ["--models", "en1_wrn34_10"]
+        )
     return runs
 
 

@@ -18,9 +18,9 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
+from common import Pair, members, vectorize
 from torch import nn
 
-from common import Pair, members, vectorize
 from enresnet.config import validate
 from enresnet.train import Trainer
 
