@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 enresnet train configs/quickstart.toml --out runs/quickstart
-enresnet evaluate runs/quickstart/best --attacks fgsm,ifgsm20,cw --eot 5 --repeats 3 --limit 200 \
-  --sanity-limit 50 --out runs/quickstart/eval
+enresnet evaluate runs/quickstart/best --attacks fgsm,ifgsm20 --eot 5 --repeats 3 --limit 100 \
+  --sanity-limit 20 --out runs/quickstart/eval
