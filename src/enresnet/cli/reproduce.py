@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / f"{study.name}-{scale.name}"
-    path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.no_progress).run()
+    path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.no_progress,
+                        device=args.device).run()
     print(path)
     return 0
 
@@ -42,5 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's; 1 when other processes share the cores: "
                    "oversubscribed threads measured 4x slower here)")
+    p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
+                   "the configs' train.device, auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

@@ -23,7 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_model
-from ..cli.evaluate import safe_name
+from ..cli.evaluate import device_from, safe_name
 from ..config import load_config
 from ..data import ImageDataset
 from ..evaluate import (
@@ -66,10 +66,13 @@ class Reproduction:
     data_dir: str | None = None
     seed: int = 0
     progress: bool = True
+    device: str = "auto"
+    """Where models are evaluated: ``auto`` (CUDA when available), ``cpu``, ``cuda:1``, ..."""
     timer: Timer = field(init=False)
 
     def __post_init__(self) -> None:
         self.timer = Timer(self.out / "timing.json")
+        self.torch_device = device_from(self.device)
 
     def log(self, message: str) -> None:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
@@ -104,7 +107,7 @@ class Reproduction:
                 self.log(f"{'resuming' if resume else 'training'} {model.label} ({epochs} epochs)")
                 with self.timer.phase(f"train {model.key}"):
                     train(config, run_dir, resume=resume, quiet=not self.progress)
-            models[model.key] = load_model(run_dir / "best.safetensors")
+            models[model.key] = load_model(run_dir / "best.safetensors", self.torch_device)
         return models
 
     # ---------------------------------------------------------------- evaluation
@@ -187,7 +190,7 @@ class Reproduction:
     def run(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         models = self.train_models()
-        data = evaluation_data(models[self.study.models[0].key], None, None, None)
+        data = evaluation_data(models[self.study.models[0].key], None, None, None).to(self.torch_device)
         self.whitebox_table(models, data)
         if self.study.transfer:
             self.transfer_table(models, data)
