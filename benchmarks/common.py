@@ -5,14 +5,18 @@ Every script compares *ours* (the library's real code path) with a *baseline*
 synthetic CIFAR-shaped batch (3x32x32 pixels in [0, 1], 10 classes), in one
 process, and prints one Markdown table row per model.
 
-* Timing: ``--warmup`` untimed calls of each side, then ``--iters`` timed calls
-  with ours and the baseline interleaved (a change in machine load hits both);
-  the median per side. Images/s is the batch size over that median.
-* Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` above the memory
-  allocated when the call starts. On CPU (Linux), the peak resident set size
-  during the call (``VmHWM``, reset through ``/proc/self/clear_refs`` after
-  ``malloc_trim``) above the resident size when it starts: no tracing
-  allocator, so it includes allocator slack. The maximum over the timed calls.
+* Timing: ``--warmup`` (>= 1) untimed calls of each side, then ``--iters``
+  timed calls with ours and the baseline interleaved (a change in machine load
+  hits both); the median per side. Images/s is the batch size over that median.
+  Stateful workloads (training: SGD momentum buffers) are primed on a
+  one-image batch when built, so no measured call pays for creating state.
+* Peak memory, taken in the first warm-up call (measuring it must not disturb
+  the timed calls): on CUDA, ``torch.cuda.max_memory_allocated`` above the
+  memory allocated when the call starts. On CPU (Linux), the peak resident set
+  size during the call (``VmHWM``, reset through ``/proc/self/clear_refs``)
+  above the resident size when it starts, after ``malloc_trim`` has handed
+  the allocator's free memory back: no tracing allocator, so it includes
+  allocator slack.
 * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix
   products) over one call of the baseline on a one-image batch, times the batch
   size (every workload is linear in the batch). Ours does the same arithmetic,
@@ -22,7 +26,6 @@ process, and prints one Markdown table row per model.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import math
 import os
@@ -31,7 +34,7 @@ import re
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -69,7 +72,9 @@ def parse_args(
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--iters", type=int, default=3, help="timed calls per side (median reported)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls per side first")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="untimed calls per side first (>= 1; the first measures memory)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--models", default=default_models, help=f"comma-separated names (default: {default_models})")
     parser.add_argument(
@@ -78,6 +83,8 @@ def parse_args(
     if add_options is not None:
         add_options(parser)
     args = parser.parse_args()
+    if args.warmup < 1 or args.iters < 1:
+        parser.error("--warmup and --iters must be >= 1 (the first warm-up call measures peak memory)")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     return args
 
@@ -120,41 +127,39 @@ def _proc_kib(field: str) -> int:
         return int(re.search(rf"^{field}:\s+(\d+) kB", f.read(), re.MULTILINE).group(1))
 
 
-@contextlib.contextmanager
-def _cpu_peak(result: list[float]) -> Iterator[None]:
-    """Append the call's peak resident memory above its start (bytes), or NaN off Linux/glibc."""
+def _cpu_peak_memory(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Peak resident memory of one call above its start (bytes); NaN off Linux/glibc."""
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset VmHWM to the current resident size
         start = _proc_kib("VmRSS")
     except OSError:
-        yield
-        result.append(float("nan"))
-        return
-    yield
-    result.append((_proc_kib("VmHWM") - start) * 1024.0)
-
-
-@contextlib.contextmanager
-def _cuda_peak(result: list[float], device: torch.device) -> Iterator[None]:
-    torch.cuda.reset_peak_memory_stats(device)
-    start = torch.cuda.memory_allocated(device)
-    yield
-    result.append(float(torch.cuda.max_memory_allocated(device) - start))
-
-
-def _timed(fn: Workload, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    """Seconds and peak memory (bytes) of one call."""
-    peak: list[float] = []
-    meter = _cuda_peak(peak, device) if device.type == "cuda" else _cpu_peak(peak)
-    _sync(device)
-    with meter:
-        start = time.perf_counter()
         fn(x, y)
-        _sync(device)
-        seconds = time.perf_counter() - start
-    return seconds, peak[0]
+        return float("nan")
+    fn(x, y)
+    return (_proc_kib("VmHWM") - start) * 1024.0
+
+
+def peak_memory(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Peak memory of one call above the memory in use when it starts (bytes; see module doc)."""
+    if x.device.type != "cuda":
+        return _cpu_peak_memory(fn, x, y)
+    torch.cuda.synchronize(x.device)
+    torch.cuda.reset_peak_memory_stats(x.device)
+    start = torch.cuda.memory_allocated(x.device)
+    fn(x, y)
+    torch.cuda.synchronize(x.device)
+    return float(torch.cuda.max_memory_allocated(x.device) - start)
+
+
+def seconds(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Wall-clock seconds of one call (the device synchronised before and after)."""
+    _sync(x.device)
+    start = time.perf_counter()
+    fn(x, y)
+    _sync(x.device)
+    return time.perf_counter() - start
 
 
 class _NoModuleTracker:
@@ -185,27 +190,25 @@ def count_flops(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> int:
 
 @dataclass
 class Measured:
-    """Median seconds per call and the largest peak memory (bytes) over the timed calls."""
+    """Median seconds per call, and the peak memory (bytes) of the first warm-up call."""
 
     seconds: float
     peak_bytes: float
 
 
 def compare(pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: int) -> tuple[Measured, Measured]:
-    """Median seconds and max peak memory of ours and the baseline, timed interleaved."""
-    device = x.device
-    for _ in range(warmup):
-        for fn in (pair.ours, pair.baseline):
+    """Peak memory in the first warm-up call, then median seconds of ``iters`` interleaved calls per side."""
+    sides = (pair.ours, pair.baseline)
+    peaks = [peak_memory(fn, x, y) for fn in sides]
+    for _ in range(warmup - 1):
+        for fn in sides:
             fn(x, y)
-    ours, baseline = [], []
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(iters):
-        ours.append(_timed(pair.ours, x, y, device))
-        baseline.append(_timed(pair.baseline, x, y, device))
-    return _summary(ours), _summary(baseline)
-
-
-def _summary(runs: list[tuple[float, float]]) -> Measured:
-    return Measured(statistics.median(s for s, _ in runs), max(m for _, m in runs))
+        for fn, record in zip(sides, times):
+            record.append(seconds(fn, x, y))
+    ours, baseline = (Measured(statistics.median(t), peak) for t, peak in zip(times, peaks))
+    return ours, baseline
 
 
 # ------------------------------------------------------------------- output

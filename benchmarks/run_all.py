@@ -3,8 +3,8 @@
 Each script runs in its own process, so every ratio is measured within one
 process. Per training script: ResNet20 and En5ResNet20 at ``--batch-size``,
 En5ResNet20 again with the vectorised member forward, then WRN-34-10 at
-``--wrn-batch-size`` / ``--wrn-iters`` with no warm-up (it is huge: on a CPU a
-tiny batch and one iteration is all that fits in minutes). The IFGSM^20 + EOT-5
+``--wrn-batch-size`` / ``--wrn-iters`` after a single warm-up call (it is huge:
+on a CPU a tiny batch and one iteration is all that fits in minutes). The IFGSM^20 + EOT-5
 evaluation (100 forward/backward passes per attacked batch) runs the
 noise-injected En1 ResNet20 and En5ResNet20 at ``--eval-batch-size``, En5 again
 vectorised, En1 again with one noise draw per forward pass (``eot_batch=1``),
@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16, help="training benchmarks, small models")
-    parser.add_argument("--eval-batch-size", type=int, default=8, help="evaluation benchmark, small models")
+    parser.add_argument("--eval-batch-size", type=int, default=4, help="evaluation benchmark, small models")
     parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--wrn-batch-size", type=int, default=8, help="training benchmarks, WRN-34-10")
@@ -53,7 +53,7 @@ def invocations(args: argparse.Namespace) -> list[list[str]]:
         small = script(name, args.batch_size, args.iters, args.warmup)
         runs += [small + ["--models", "resnet20,en5_resnet20"], small + ["--models", "en5_resnet20", "--vectorize"]]
         if not args.skip_wrn:
-            runs.append(script(name, args.wrn_batch_size, args.wrn_iters, 0) + ["--models", "wrn34_10"])
+            runs.append(script(name, args.wrn_batch_size, args.wrn_iters, 1) + ["--models", "wrn34_10"])
     small = script("bench_eval_ifgsm_eot.py", args.eval_batch_size, args.iters, args.warmup)
     runs += [
         small + ["--models", "en1_resnet20,en5_resnet20"],
@@ -62,7 +62,7 @@ def invocations(args: argparse.Namespace) -> list[list[str]]:
     ]
     if not args.skip_wrn:
         runs.append(
-            script("bench_eval_ifgsm_eot.py", args.wrn_eval_batch_size, args.wrn_iters, 0)
+            script("bench_eval_ifgsm_eot.py", args.wrn_eval_batch_size, args.wrn_iters, 1)
             + ["--models", "en1_wrn34_10"]
         )
     return runs

@@ -18,7 +18,7 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
-from common import Pair, members, vectorize
+from common import Pair, members, synthetic_batch, vectorize
 from torch import nn
 
 from enresnet.config import validate
@@ -92,4 +92,7 @@ def training_pair(method: str, name: str, args, device: torch.device) -> tuple[P
     trainer = make_trainer(method, name, args.batch_size, device)
     baseline = LiteralTraining(trainer.model, trainer.config)
     label = name + vectorize(trainer.model, args.vectorize)
-    return Pair(ours=trainer._train_step, baseline=baseline.step if method == "natural" else baseline.pgd_step), label
+    pair = Pair(ours=trainer._train_step, baseline=baseline.step if method == "natural" else baseline.pgd_step)
+    for step in (pair.ours, pair.baseline):
+        step(*synthetic_batch(1, device))  # creates the SGD momentum buffers before any measured call
+    return pair, label

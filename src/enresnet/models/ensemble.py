@@ -13,10 +13,11 @@ The output is ``sum_i w_i Z_i(x)``, the combined logits before the softmax.
 
 ``vectorize=True`` (En_n ResNets only: identical members) computes the member
 logits in one ``torch.func.vmap`` call instead of a Python loop over members
-(:mod:`enresnet.models.vectorized`); equal to the loop with noise off, equal in
-distribution with noise on. Off by default: on a 2-core CPU it is slower than
-the loop (docs/benchmarks.md); it is meant for GPUs, where the loop launches
-n times as many small kernels.
+(:mod:`enresnet.models.vectorized`): with noise off the logits equal the
+loop's (gradients up to float rounding), with noise on they have the loop's
+distribution. Off by default: on a CPU it is slower than the loop
+(docs/benchmarks.md); it is meant for GPUs, where the loop launches n times as
+many small kernels.
 """
 
 from __future__ import annotations

@@ -20,7 +20,19 @@ Semantics are those of the loop ``torch.stack([m(x) for m in members])``:
   :class:`~enresnet.models.NoiseInjection` is taken per member (over that
   member's block output only), as in the loop. The random stream differs from
   the loop's, so with noise on the outputs agree in distribution, not draw by
-  draw; with noise off they are equal.
+  draw.
+
+With noise off the logits and the updated BatchNorm statistics equal the loop's
+bit for bit; gradients agree up to float rounding (about 1e-6 relative: the
+grouped-convolution backward sums in another order).
+
+Speed (docs/benchmarks.md): on a CPU it is slower than the loop. The CPU
+convolutions are already busy at the loop's batch sizes, the grouped-convolution
+backward is slower than the members' separate ones, and inside ``vmap`` the
+activations are laid out member-minor, so ``torch.randn_like`` of the noise
+misses the CPU's contiguous fast path (several times slower) and the per-member
+std becomes a strided reduction. The path is meant for GPUs, where the loop
+launches n times as many small kernels.
 """
 
 from __future__ import annotations
