@@ -10,8 +10,9 @@ process, and prints one Markdown table row per model.
   hits both); the median per side. Images/s is the batch size over that median.
   Stateful workloads (training: SGD momentum buffers) are primed on a
   one-image batch when built, so no measured call pays for creating state.
-* Peak memory, taken in the first warm-up call (measuring it must not disturb
-  the timed calls): on CUDA, ``torch.cuda.max_memory_allocated`` above the
+* Peak memory, taken in the last warm-up call (measuring it must not disturb
+  the timed calls; with one warm-up call it includes one-time growth of
+  process-wide caches, such as oneDNN's, paid by whichever side runs first): on CUDA, ``torch.cuda.max_memory_allocated`` above the
   memory allocated when the call starts. On CPU (Linux), the peak resident set
   size during the call (``VmHWM``, reset through ``/proc/self/clear_refs``)
   above the resident size when it starts, after ``malloc_trim`` has handed
@@ -73,7 +74,7 @@ def parse_args(
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--iters", type=int, default=3, help="timed calls per side (median reported)")
     parser.add_argument(
-        "--warmup", type=int, default=1, help="untimed calls per side first (>= 1; the first measures memory)"
+        "--warmup", type=int, default=1, help="untimed calls per side first (>= 1; the last measures memory)"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--models", default=default_models, help=f"comma-separated names (default: {default_models})")
@@ -84,7 +85,7 @@ def parse_args(
         add_options(parser)
     args = parser.parse_args()
     if args.warmup < 1 or args.iters < 1:
-        parser.error("--warmup and --iters must be >= 1 (the first warm-up call measures peak memory)")
+        parser.error("--warmup and --iters must be >= 1 (the last warm-up call measures peak memory)")
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     return args
 
@@ -190,19 +191,19 @@ def count_flops(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> int:
 
 @dataclass
 class Measured:
-    """Median seconds per call, and the peak memory (bytes) of the first warm-up call."""
+    """Median seconds per call, and the peak memory (bytes) of the last warm-up call."""
 
     seconds: float
     peak_bytes: float
 
 
 def compare(pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: int) -> tuple[Measured, Measured]:
-    """Peak memory in the first warm-up call, then median seconds of ``iters`` interleaved calls per side."""
+    """Peak memory in the last warm-up call, then median seconds of ``iters`` interleaved calls per side."""
     sides = (pair.ours, pair.baseline)
-    peaks = [peak_memory(fn, x, y) for fn in sides]
     for _ in range(warmup - 1):
         for fn in sides:
             fn(x, y)
+    peaks = [peak_memory(fn, x, y) for fn in sides]
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(iters):
         for fn, record in zip(sides, times):

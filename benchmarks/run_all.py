@@ -32,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="training benchmarks, small models")
     parser.add_argument("--eval-batch-size", type=int, default=4, help="evaluation benchmark, small models")
     parser.add_argument("--iters", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=2, help="small models (WRN-34-10: 1)")
     parser.add_argument("--wrn-batch-size", type=int, default=8, help="training benchmarks, WRN-34-10")
     parser.add_argument("--wrn-eval-batch-size", type=int, default=1, help="evaluation benchmark, WRN-34-10")
     parser.add_argument("--wrn-iters", type=int, default=1)
