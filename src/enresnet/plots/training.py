@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib import rcParams
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
 from .canvas import new_figure, save_png
@@ -65,8 +66,9 @@ def plot_training_curves(runs: Mapping[str, list[dict]], path: str | Path, title
             points = [(row["epoch"], 100 * row[key]) for row in rows if row.get(key) is not None]
             if points:
                 epochs, accuracy = zip(*points)
-                ax.plot(epochs, accuracy, style, color=colour, label=f"{label}, {kind}")
+                ax.plot(epochs, accuracy, style, color=colour, marker=".", label=f"{label}, {kind}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "Training and validation accuracy")
     ax.grid(alpha=0.3)
