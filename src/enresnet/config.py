@@ -158,6 +158,13 @@ def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
     return value
 
 
+def _unknown(where: str, what: str, shown: str, name: str, allowed: list[str], fmt: str) -> ConfigError:
+    """An error for an unknown ``name``, with the closest allowed one (formatted by ``fmt``) as a hint."""
+    hint = difflib.get_close_matches(name, allowed, n=1)
+    suggestion = f" (did you mean {fmt.format(hint[0])}?)" if hint else ""
+    return ConfigError(f"{where}: unknown {what} {shown}{suggestion}; allowed {what}s: {', '.join(allowed)}")
+
+
 def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
     """Check ``raw`` against :data:`SCHEMA` and fill in defaults; returns a new dict."""
     if not isinstance(raw, dict):
@@ -165,24 +172,14 @@ def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
     config: dict[str, Any] = {}
     for section in raw:
         if section not in SCHEMA:
-            hint = difflib.get_close_matches(section, SCHEMA, n=1)
-            raise ConfigError(
-                f"{where}: unknown section [{section}]"
-                + (f" (did you mean [{hint[0]}]?)" if hint else "")
-                + f"; allowed sections: {', '.join(SCHEMA)}"
-            )
+            raise _unknown(where, "section", f"[{section}]", section, list(SCHEMA), "[{}]")
         if not isinstance(raw[section], dict):
             raise ConfigError(f"{where}: [{section}] must be a table of keys, got {raw[section]!r}")
     for section, keys in SCHEMA.items():
         given = raw.get(section, {})
         for name in given:
             if name not in keys:
-                hint = difflib.get_close_matches(name, keys, n=1)
-                raise ConfigError(
-                    f"{where}: unknown key {section}.{name} in [{section}]"
-                    + (f" (did you mean {section}.{hint[0]}?)" if hint else "")
-                    + f"; allowed keys: {', '.join(keys)}"
-                )
+                raise _unknown(where, "key", f"{section}.{name} in [{section}]", name, list(keys), section + ".{}")
         config[section] = {
             name: (
                 _coerce(section, name, key, given[name], where) if name in given else copy.deepcopy(key.default)
