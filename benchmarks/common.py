@@ -5,9 +5,11 @@ Every script compares *ours* (the library's real code path) with a *baseline*
 synthetic CIFAR-shaped batch (3x32x32 pixels in [0, 1], 10 classes), in one
 process, and prints one Markdown table row per model.
 
-* Timing: ``--warmup`` (>= 1) untimed calls of each side, then ``--iters``
-  timed calls with ours and the baseline interleaved (a change in machine load
-  hits both); the median per side. Images/s is the batch size over that median.
+* Timing: ``--warmup`` (>= 1) untimed calls of each side, then timed calls
+  with ours and the baseline interleaved (a change in machine load hits both),
+  at least ``--iters`` per side and more until ours has taken
+  ``--min-seconds`` (short calls vary most); the median per side. Images/s is
+  the batch size over that median.
   Stateful workloads (training: SGD momentum buffers) are primed on a
   one-image batch when built, so no measured call pays for creating state.
 * Peak memory, taken in the last warm-up call (measuring it must not disturb
@@ -51,7 +53,7 @@ NUM_CLASSES = 10
 IMAGE_SHAPE = (3, 32, 32)
 
 HEADER = (
-    "| workload | model | batch | threads | iters | ours img/s | baseline img/s | ratio "
+    "| workload | model | batch | threads | timed calls | ours img/s | baseline img/s | ratio "
     "| ours peak MiB | baseline peak MiB | ours GFLOP/s |\n"
     "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
@@ -72,7 +74,10 @@ def parse_args(
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--iters", type=int, default=3, help="timed calls per side (median reported)")
+    parser.add_argument(
+        "--iters", type=int, default=3, help="at least this many timed calls per side (median reported)"
+    )
+    parser.add_argument("--min-seconds", type=float, default=3.0, help="and more until ours has taken this long")
     parser.add_argument(
         "--warmup", type=int, default=1, help="untimed calls per side first (>= 1; the last measures memory)"
     )
@@ -191,24 +196,31 @@ def count_flops(fn: Workload, x: torch.Tensor, y: torch.Tensor) -> int:
 
 @dataclass
 class Measured:
-    """Median seconds per call, and the peak memory (bytes) of the last warm-up call."""
+    """Median seconds over the timed calls, their number, and the peak memory (bytes) of the last warm-up call."""
 
     seconds: float
+    calls: int
     peak_bytes: float
 
 
-def compare(pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: int) -> tuple[Measured, Measured]:
-    """Peak memory in the last warm-up call, then median seconds of ``iters`` interleaved calls per side."""
+def compare(
+    pair: Pair, x: torch.Tensor, y: torch.Tensor, iters: int, warmup: int, min_seconds: float
+) -> tuple[Measured, Measured]:
+    """Peak memory in the last warm-up call, then the median seconds of interleaved timed calls.
+
+    Timed calls go on until each side has had ``iters`` and ours has taken
+    ``min_seconds`` in all (short calls are noisy: more of them).
+    """
     sides = (pair.ours, pair.baseline)
     for _ in range(warmup - 1):
         for fn in sides:
             fn(x, y)
     peaks = [peak_memory(fn, x, y) for fn in sides]
     times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(iters):
+    while len(times[0]) < iters or sum(times[0]) < min_seconds:
         for fn, record in zip(sides, times):
             record.append(seconds(fn, x, y))
-    ours, baseline = (Measured(statistics.median(t), peak) for t, peak in zip(times, peaks))
+    ours, baseline = (Measured(statistics.median(t), len(t), peak) for t, peak in zip(times, peaks))
     return ours, baseline
 
 
@@ -225,7 +237,7 @@ def row(workload: str, model: str, args: argparse.Namespace, ours: Measured, bas
         model,
         str(batch),
         str(torch.get_num_threads()),
-        str(args.iters),
+        str(ours.calls),
         f"{batch / ours.seconds:.2f}",
         f"{batch / base.seconds:.2f}",
         f"{base.seconds / ours.seconds:.2f}",
@@ -255,7 +267,7 @@ def run(
         pair, label = make_pair(name, args, device)
         x, y = synthetic_batch(args.batch_size, device)
         flops = count_flops(pair.baseline, x, y)
-        ours, base = compare(pair, x, y, args.iters, args.warmup)
+        ours, base = compare(pair, x, y, args.iters, args.warmup, args.min_seconds)
         print(row(workload, label, args, ours, base, flops), flush=True)
 
 

@@ -1,14 +1,16 @@
 """Run every benchmark and print docs/benchmarks.md-ready Markdown: the machine, then one table.
 
 Each script runs in its own process, so every ratio is measured within one
-process. Per training script: ResNet20 and En5ResNet20 at ``--batch-size``,
-En5ResNet20 again with the vectorised member forward, then WRN-34-10 at
-``--wrn-batch-size`` / ``--wrn-iters`` after a single warm-up call (it is huge:
-on a CPU a tiny batch and one iteration is all that fits in minutes). The IFGSM^20 + EOT-5
-evaluation (100 forward/backward passes per attacked batch) runs the
-noise-injected En1 ResNet20 and En5ResNet20 at ``--eval-batch-size``, En5 again
-vectorised, En1 again with one noise draw per forward pass (``eot_batch=1``),
-and the noise-injected WRN-34-10 at ``--wrn-eval-batch-size``.
+process. Small models get at least ``--iters`` timed calls per side, and more
+until ours has taken ``--min-seconds``. Per training script: ResNet20 and
+En5ResNet20 at ``--batch-size``, En5ResNet20 again with the vectorised member
+forward, then WRN-34-10 at ``--wrn-batch-size`` / ``--wrn-iters`` after a
+single warm-up call (it is huge: on a CPU a tiny batch and one iteration is all
+that fits in minutes). The IFGSM^20 + EOT-5 evaluation (100 forward/backward
+passes per attacked batch) runs the noise-injected En1 ResNet20 and En5ResNet20
+at ``--eval-batch-size``, En5 again vectorised, En1 again with one noise draw
+per forward pass (``eot_batch=1``), and the noise-injected WRN-34-10 at
+``--wrn-eval-batch-size``. About 12 minutes on a quiet 2-core CPU.
 
     python benchmarks/run_all.py --out /tmp/benchmarks.md
 """
@@ -31,7 +33,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=16, help="training benchmarks, small models")
     parser.add_argument("--eval-batch-size", type=int, default=4, help="evaluation benchmark, small models")
-    parser.add_argument("--iters", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=2, help="small models: at least this many timed calls")
+    parser.add_argument(
+        "--min-seconds", type=float, default=3.0, help="small models: and more until ours took this long"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="small models (WRN-34-10: 1)")
     parser.add_argument("--wrn-batch-size", type=int, default=8, help="training benchmarks, WRN-34-10")
     parser.add_argument("--wrn-eval-batch-size", type=int, default=1, help="evaluation benchmark, WRN-34-10")
@@ -44,17 +49,18 @@ def parse_args() -> argparse.Namespace:
 def invocations(args: argparse.Namespace) -> list[list[str]]:
     """The command lines, in table order."""
 
-    def script(name: str, batch: int, iters: int, warmup: int) -> list[str]:
+    def script(name: str, batch: int, iters: int, warmup: int, min_seconds: float = 0.0) -> list[str]:
         sizes = ["--batch-size", str(batch), "--iters", str(iters), "--warmup", str(warmup)]
+        sizes += ["--min-seconds", str(min_seconds)]
         return [sys.executable, str(HERE / name), "--device", args.device, "--threads", str(args.threads), *sizes]
 
     runs = []
     for name in ("bench_train_natural.py", "bench_train_pgd.py"):
-        small = script(name, args.batch_size, args.iters, args.warmup)
+        small = script(name, args.batch_size, args.iters, args.warmup, args.min_seconds)
         runs += [small + ["--models", "resnet20,en5_resnet20"], small + ["--models", "en5_resnet20", "--vectorize"]]
         if not args.skip_wrn:
             runs.append(script(name, args.wrn_batch_size, args.wrn_iters, 1) + ["--models", "wrn34_10"])
-    small = script("bench_eval_ifgsm_eot.py", args.eval_batch_size, args.iters, args.warmup)
+    small = script("bench_eval_ifgsm_eot.py", args.eval_batch_size, args.iters, args.warmup, args.min_seconds)
     runs += [
         small + ["--models", "en1_resnet20,en5_resnet20"],
         small + ["--models", "en5_resnet20", "--vectorize"],
