@@ -117,11 +117,6 @@ def vectorize(model: torch.nn.Module, enabled: bool) -> str:
     return ""
 
 
-def members(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The networks of a model: an ensemble's members, or the model itself."""
-    return list(model.members) if isinstance(model, Ensemble) else [model]
-
-
 # ---------------------------------------------------------------- measuring
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":

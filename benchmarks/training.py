@@ -18,15 +18,19 @@ import tempfile
 
 import torch
 import torch.nn.functional as F
-from common import Pair, members, synthetic_batch, vectorize
+from common import Pair, synthetic_batch, vectorize
 from torch import nn
 
 from enresnet.config import validate
+from enresnet.models import Ensemble
 from enresnet.train import Trainer
 
 
 def make_trainer(method: str, name: str, batch_size: int, device: torch.device) -> Trainer:
-    """A trainer of model ``name`` with the paper's defaults (SGD, Algorithm 1's attack)."""
+    """A trainer of model ``name`` with the paper's defaults (SGD, Algorithm 1's attack).
+
+    Its run directory is removed once it is built: ``_train_step`` never writes there.
+    """
     config = validate(
         {
             "model": {"name": name},
@@ -34,7 +38,13 @@ def make_trainer(method: str, name: str, batch_size: int, device: torch.device) 
             "train": {"method": method, "batch_size": batch_size, "device": str(device), "epochs": 1},
         }
     )
-    return Trainer(config, tempfile.mkdtemp(prefix="enresnet-bench-"), quiet=True)
+    with tempfile.TemporaryDirectory(prefix="enresnet-bench-") as run_dir:
+        return Trainer(config, run_dir, quiet=True)
+
+
+def members(model: nn.Module) -> list[nn.Module]:
+    """The networks of a model: an ensemble's members, or the model itself."""
+    return list(model.members) if isinstance(model, Ensemble) else [model]
 
 
 class LiteralTraining:
