@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 from enresnet.config import to_toml, validate
+from enresnet.data import load_dataset, to_float
+from enresnet.models import NoiseInjection
 
 
 def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
@@ -25,3 +31,19 @@ def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(to_toml(config))
     return path
+
+
+def trained_linear(noise_coef: float = 0.0) -> nn.Module:
+    """A linear classifier of the 8x8 synthetic task, trained full-batch (~0.1 s), with noise of
+    ``noise_coef`` on its logits (none for 0)."""
+    torch.manual_seed(0)
+    train = load_dataset("synthetic", train=True, num_samples=512, num_classes=10, channels=3, size=8, noise=0.3)
+    layers = [nn.Flatten(), nn.Linear(3 * 8 * 8, 10)] + ([NoiseInjection(noise_coef)] if noise_coef else [])
+    net = nn.Sequential(*layers)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    x, y = to_float(train.images), train.labels
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()

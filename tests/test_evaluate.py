@@ -4,8 +4,6 @@ import json
 
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import enresnet
 from enresnet.attacks import IFGSM
@@ -13,7 +11,8 @@ from enresnet.checkpoint import save_model
 from enresnet.cli import main
 from enresnet.data import load_dataset, to_float
 from enresnet.evaluate import AccuracyStats, AutoAttack, RunSettings, attacked_accuracy, correct_draws, run_evaluation
-from enresnet.models import NoiseInjection
+
+from helpers import trained_linear
 
 SYNTH = {"num_samples": 40, "num_classes": 10, "channels": 3, "size": 8, "noise": 0.3}
 
@@ -96,17 +95,8 @@ def test_a_torn_last_line_is_dropped_and_its_batch_recomputed(tmp_path, data):
 
 @pytest.fixture(scope="module")
 def noisy_net():
-    """A linear classifier of the synthetic task with noise on its logits (trained in ~0.1 s)."""
-    torch.manual_seed(0)
-    train = load_dataset("synthetic", train=True, **dict(SYNTH, num_samples=512))
-    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10), NoiseInjection(0.5))
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    x, y = to_float(train.images), train.labels
-    for _ in range(150):
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-    return net.eval()
+    """A linear classifier of the synthetic task with noise on its logits."""
+    return trained_linear(0.5)
 
 
 def test_autoattack_multi_draw_recheck_beats_single_draw_bookkeeping(noisy_net):

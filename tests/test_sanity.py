@@ -3,14 +3,14 @@ flagging on gradient-masked ones."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from enresnet.data import load_dataset, to_float
+from enresnet.data import load_dataset
 from enresnet.evaluate import AttackSettings, SanitySettings, SanitySuite, natural_model_check
 from enresnet.evaluate.accuracy import AccuracyStats
 from enresnet.evaluate.sanity import tolerance
-from enresnet.models import NoiseInjection
+
+from helpers import trained_linear
 
 DATA = dict(num_classes=10, channels=3, size=8, noise=0.3)
 
@@ -22,21 +22,6 @@ class Quantise(nn.Module):
         return torch.round(x * 8) / 8
 
 
-def trained_linear(noisy: bool) -> nn.Module:
-    """A linear classifier trained full-batch on the synthetic task; with logit noise if ``noisy``."""
-    torch.manual_seed(0)
-    train = load_dataset("synthetic", train=True, num_samples=512, **DATA)
-    layers = [nn.Flatten(), nn.Linear(3 * 8 * 8, 10)] + ([NoiseInjection(0.2)] if noisy else [])
-    net = nn.Sequential(*layers)
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
-    x, y = to_float(train.images), train.labels
-    for _ in range(150):
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
-    return net.eval()
-
-
 @pytest.fixture(scope="module")
 def test_data():
     return load_dataset("synthetic", train=False, num_samples=48, **DATA)
@@ -44,12 +29,12 @@ def test_data():
 
 @pytest.fixture(scope="module")
 def honest():
-    return trained_linear(noisy=False)
+    return trained_linear()
 
 
 @pytest.fixture(scope="module")
 def honest_noisy():
-    return trained_linear(noisy=True)
+    return trained_linear(0.2)
 
 
 FAST = SanitySettings(steps=5, eot_samples=(1, 4, 8), repeats=2)
