@@ -27,6 +27,15 @@ class CW(Attack):
     With EOT the margin's gradient w.r.t. ``x'`` is the mean over the noise
     draws; the (deterministic) distance term and the chain rule through
     ``tanh`` are added by autograd.
+
+    Each image is its own problem: the objective is the *sum* of the per-image
+    objectives, so each image's ``w`` receives exactly the gradient of its own
+    Eq. (18), and Adam (element-wise, with its ``eps`` in the denominator) gives
+    the same adversarial image whether the image is attacked alone or in a batch
+    of any size. (A batch *mean* would scale every gradient by 1/B, and Adam's
+    ``eps`` would then make the step depend on B.) This holds exactly for a
+    deterministic model; with the default whole-tensor noise std the noise
+    scale itself depends on the batch.
     """
 
     def __init__(
@@ -63,8 +72,9 @@ class CW(Attack):
         optimizer = torch.optim.Adam([w], lr=self.lr)
         for _ in range(self.steps):
             adv = (torch.tanh(w) + 1) / 2
-            margin_grad = self.input_grad(adv, target, self.margin_loss)
-            distance = (adv - images).flatten(1).abs().amax(dim=1).mean()
+            # input_grad differentiates the batch mean; times B: each image's own margin gradient
+            margin_grad = self.input_grad(adv, target, self.margin_loss) * len(images)
+            distance = (adv - images).flatten(1).abs().amax(dim=1).sum()
             objective = distance + self.c * (margin_grad * adv).sum()
             w.grad = torch.autograd.grad(objective, w)[0]
             optimizer.step()
