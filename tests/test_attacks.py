@@ -173,6 +173,38 @@ def test_pgd_is_ifgsm_from_a_random_start_with_algorithm_1_defaults():
     assert not torch.equal(PGD(net, steps=1)(x, y), IFGSM(net, steps=1)(x, y))
 
 
+class Recorder(nn.Module):
+    """A linear classifier that keeps every input it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(torch.Size(SHAPE).numel(), 10)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.parametrize("clip_start", [False, True])
+def test_pgd_random_start_is_unclipped_as_in_algorithm_1_unless_clip_start(clip_start):
+    x = torch.cat([torch.zeros(2, *SHAPE), torch.ones(2, *SHAPE)])  # saturated pixels
+    y = torch.zeros(4, dtype=torch.long)
+    net = Recorder()
+    torch.manual_seed(1)
+    adv = PGD(net, steps=1, clip_start=clip_start)(x, y)
+    torch.manual_seed(1)
+    noise = torch.empty_like(x).uniform_(-8 / 255, 8 / 255)
+    start = net.seen[0]  # the first gradient is taken at the random start
+    assert torch.allclose(start, (x + noise).clamp(0, 1) if clip_start else x + noise)
+    assert (start.min() < 0 and start.max() > 1) != clip_start
+    assert adv.min() >= 0 and adv.max() <= 1 and (adv - x).abs().max() <= 8 / 255 + 1e-6
+
+
+def test_clip_start_defaults_to_the_paper():
+    assert not PGD(model()).clip_start and not IFGSM(model()).clip_start
+
+
 def test_attack_rejects_images_outside_0_1():
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         FGSM(model())(torch.full((1, *SHAPE), 2.0), torch.tensor([0]))

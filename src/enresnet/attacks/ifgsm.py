@@ -18,8 +18,14 @@ class IFGSM(Attack):
     clipped to [0, 1] after every step; ``x^{(0)} = x`` and the result is
     ``x^{(M)}`` (the last iterate). Paper defaults (IFGSM^20): ``eps = 8/255``,
     ``alpha = 2/255``, ``steps = 20``. With ``random_start=True`` the start is
-    ``x + U(-eps, eps)`` clipped to [0, 1]: PGD, the attack of PGD adversarial
-    training (Algorithm 1). :attr:`loss` is the cross-entropy; subclasses change it.
+    ``x + U(-eps, eps)``: PGD, the attack of PGD adversarial training
+    (Algorithm 1). As in Algorithm 1 (and the authors' code) that start is not
+    clipped to [0, 1] (``clip_start=False``, the default): the first gradient is
+    taken there and the first step's :meth:`project` brings the iterate back
+    into the eps-ball and [0, 1]. ``clip_start=True`` clamps the start to [0, 1]
+    before the first gradient (the Madry et al. / torchattacks variant); the two
+    differ only on pixels within eps of 0 or 1. :attr:`loss` is the
+    cross-entropy; subclasses change it.
     """
 
     def __init__(
@@ -31,6 +37,7 @@ class IFGSM(Attack):
         random_start: bool = False,
         eot_samples: int = 1,
         eot_batch: int | None = None,
+        clip_start: bool = False,
     ) -> None:
         super().__init__(model, eps, eot_samples, eot_batch)
         if steps < 1 or alpha <= 0:
@@ -38,6 +45,7 @@ class IFGSM(Attack):
         self.alpha = float(alpha)
         self.steps = int(steps)
         self.random_start = bool(random_start)
+        self.clip_start = bool(clip_start)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss ascended at every step (mean over rows)."""
@@ -46,7 +54,9 @@ class IFGSM(Attack):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         adv = images
         if self.random_start:
-            adv = (images + torch.empty_like(images).uniform_(-self.eps, self.eps)).clamp(0.0, 1.0)
+            adv = images + torch.empty_like(images).uniform_(-self.eps, self.eps)
+            if self.clip_start:
+                adv = adv.clamp(0.0, 1.0)
         for _ in range(self.steps):
             grad = self.input_grad(adv, labels, self.loss)
             adv = self.project(adv + self.alpha * grad.sign(), images)
@@ -54,7 +64,11 @@ class IFGSM(Attack):
 
 
 class PGD(IFGSM):
-    """PGD: :class:`IFGSM` from a uniform random start in [-eps, eps] (Algorithm 1; 10 steps by default)."""
+    """PGD: :class:`IFGSM` from a uniform random start in [-eps, eps] (Algorithm 1; 10 steps by default).
+
+    ``clip_start`` as in :class:`IFGSM`: False (Algorithm 1) leaves ``x + U(-eps, eps)``
+    unclipped, True clamps it to [0, 1].
+    """
 
     def __init__(
         self,
@@ -65,5 +79,6 @@ class PGD(IFGSM):
         random_start: bool = True,
         eot_samples: int = 1,
         eot_batch: int | None = None,
+        clip_start: bool = False,
     ) -> None:
-        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch)
+        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch, clip_start)
