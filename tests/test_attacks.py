@@ -84,7 +84,7 @@ def test_every_attack_stays_in_the_eps_ball_and_in_0_1(kind, attack_name, eps, s
 @pytest.mark.parametrize("attack_name", sorted(ATTACKS))
 def test_attacks_restore_the_mode_and_never_touch_parameters(attack_name):
     net = model("en1_resnet8").train()
-    frozen = net.members[0].fc.bias
+    frozen = net.fc.bias
     frozen.requires_grad_(False)
     flags = [p.requires_grad for p in net.parameters()]
     state = {k: v.clone() for k, v in net.state_dict().items()}

@@ -46,7 +46,7 @@ def test_noise_is_on_in_eval_mode_and_switchable():
 def test_zero_noise_equals_plain_resnet_with_same_weights():
     noisy = enresnet.create_model("en1_resnet20", noise_coef=0.0).eval()
     plain = enresnet.create_model("resnet20").eval()
-    plain.load_state_dict(noisy.members[0].state_dict())
+    plain.load_state_dict(noisy.as_ensemble().members[0].state_dict())
     x = torch.rand(4, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(noisy(x), plain(x))
@@ -106,7 +106,7 @@ def test_en_n_output_is_mean_of_member_logits_without_noise():
     model = enresnet.create_model("en3_resnet20").eval()
     x = torch.rand(5, 3, 32, 32)
     with torch.no_grad(), noise_disabled(model):
-        expected = torch.stack([m(x) for m in model.members]).mean(0)
+        expected = torch.stack([m(x) for m in model.as_ensemble().members]).mean(0)
         assert torch.allclose(model(x), expected, atol=1e-6)
 
 

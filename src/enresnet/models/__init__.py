@@ -1,5 +1,6 @@
 """Noise-injected ResNets and their Feynman-Kac ensembles."""
 
+from .enresnet import EnResNet, fused_layout, member_layout
 from .ensemble import Ensemble, normalise_weights
 from .noise import NoiseInjection, has_noise, noise_disabled, set_noise
 from .registry import (
@@ -10,11 +11,13 @@ from .registry import (
     integrate_models,
     list_models,
 )
-from .resnet import PreActBlock, PreActResNet, cifar_resnet, wide_resnet
+from .resnet import MemberLinear, PreActBlock, PreActResNet, cifar_resnet, wide_resnet
 
 __all__ = [
     "NAME_FORMS",
+    "EnResNet",
     "Ensemble",
+    "MemberLinear",
     "NoiseInjection",
     "PreActBlock",
     "PreActResNet",
@@ -22,9 +25,11 @@ __all__ = [
     "build_model",
     "cifar_resnet",
     "create_model",
+    "fused_layout",
     "has_noise",
     "integrate_models",
     "list_models",
+    "member_layout",
     "noise_disabled",
     "normalise_weights",
     "set_noise",

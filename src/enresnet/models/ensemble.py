@@ -1,9 +1,7 @@
 """Ensembles of (noise-injected) ResNets: a weighted average of member logits.
 
-One class serves the three ensembles of the paper:
+One class serves two ensembles of the paper:
 
-* En_n ResNet (Sec. 3.1, Fig. 2): n jointly trained noise-injected copies of one
-  ResNet, uniform weights 1/n; the Monte-Carlo average of the Feynman-Kac formula.
 * Ensemble of different ResNets (Sec. 5): weights w >= 0, sum w = 1, learned from
   dL/dw (Eq. 19-20) once per epoch; held by the model as a buffer, not trained by SGD.
 * Integration of separately trained models (Sec. 4.2, Table 7): uniform average of
@@ -11,13 +9,10 @@ One class serves the three ensembles of the paper:
 
 The output is ``sum_i w_i Z_i(x)``, the combined logits before the softmax.
 
-``vectorize=True`` (En_n ResNets only: identical members) computes the member
-logits in one ``torch.func.vmap`` call instead of a Python loop over members
-(:mod:`enresnet.models.vectorized`): with noise off the logits equal the
-loop's (gradients up to float rounding), with noise on they have the loop's
-distribution. Off by default: on a CPU it is slower than the loop
-(docs/benchmarks.md); it is meant for GPUs, where the loop launches n times as
-many small kernels.
+The third, the En_n ResNet (Sec. 3.1, Fig. 2: n jointly trained noise-injected
+copies of one ResNet, uniform weights 1/n), is not built from this class: its
+identical members run as one network (:class:`~enresnet.models.EnResNet`), whose checkpoints have the layout
+of an ``Ensemble`` of its members.
 """
 
 from __future__ import annotations
@@ -26,8 +21,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-
-from .vectorized import check_identical, same_runtime_flags, stacked_member_logits
 
 
 def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
@@ -47,7 +40,6 @@ class Ensemble(nn.Module):
         members: Sequence[nn.Module],
         weights: Sequence[float] | torch.Tensor | None = None,
         learn_weights: bool = False,
-        vectorize: bool = False,
     ) -> None:
         super().__init__()
         if len(members) == 0:
@@ -63,31 +55,12 @@ class Ensemble(nn.Module):
                 raise ValueError(f"ensemble weights must be >= 0 and sum to 1, got {w.tolist()}")
         self.register_buffer("weights", w.clone())
         self.learn_weights = learn_weights
-        self.vectorize = vectorize
 
     def __len__(self) -> int:
         return len(self.members)
 
-    @property
-    def vectorize(self) -> bool:
-        """Whether :meth:`member_logits` runs the members in one vmapped call (see module doc).
-
-        Setting it to True checks that the members are identical and raises
-        ``ValueError`` otherwise. While members differ in train/eval mode or
-        noise switch, the loop runs instead.
-        """
-        return self._vectorize
-
-    @vectorize.setter
-    def vectorize(self, value: bool) -> None:
-        if value:
-            check_identical(self.members)
-        self._vectorize = bool(value)
-
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of every member, stacked: shape (members, batch, classes)."""
-        if self._vectorize and same_runtime_flags(self.members):
-            return stacked_member_logits(self.members, x)
         return torch.stack([member(x) for member in self.members])
 
     def combine(self, member_logits: torch.Tensor) -> torch.Tensor:
@@ -104,4 +77,4 @@ class Ensemble(nn.Module):
 
     def extra_repr(self) -> str:
         weights = [round(v, 4) for v in self.weights.tolist()]
-        return f"weights={weights}, learn_weights={self.learn_weights}, vectorize={self._vectorize}"
+        return f"weights={weights}, learn_weights={self.learn_weights}"

@@ -9,7 +9,8 @@ Name grammar::
 
 * ``resnet20``: a plain ResNet (no noise, whatever ``noise_coef`` says).
 * ``en1_resnet20``: one noise-injected ResNet20 (En_1, Sec. 3.1);
-  ``en5_resnet20``: five jointly trained ones with averaged logits (En_5).
+  ``en5_resnet20``: five jointly trained ones with averaged logits (En_5),
+  computed as one network (:class:`~enresnet.models.EnResNet`).
   With ``noise_coef=0`` an ``en2_resnet20`` is the noise-free jointly trained
   ensemble of Sec. 4.4.
 * ``en1_resnet20+en1_resnet32``: the ensemble of different ResNets with learned
@@ -26,6 +27,7 @@ from typing import Any
 
 from torch import nn
 
+from .enresnet import EnResNet
 from .ensemble import Ensemble
 from .resnet import cifar_resnet, wide_resnet
 
@@ -54,23 +56,20 @@ def list_models() -> list[str]:
     return names
 
 
-def _build_network(match: re.Match, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:
-    if match["depth"] is not None:
-        return cifar_resnet(int(match["depth"]), noise_coef=noise_coef, **kwargs)
-    return wide_resnet(int(match["wdepth"]), int(match["widen"]), noise_coef=noise_coef, **kwargs)
-
-
 def _build_single(name: str, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:
     match = _SINGLE.match(name)
     if match is None:
         raise UnknownModelError(f"unknown model name {name!r}; valid forms: {NAME_FORMS}")
+    if match["n"] is None:
+        kwargs = dict(kwargs, noise_coef=0.0)
+    else:
+        kwargs = dict(kwargs, noise_coef=noise_coef, members=int(match["n"]), network=EnResNet)
     try:
-        if match["n"] is None:
-            return _build_network(match, 0.0, kwargs)
-        members = [_build_network(match, noise_coef, kwargs) for _ in range(int(match["n"]))]
+        if match["depth"] is not None:
+            return cifar_resnet(int(match["depth"]), **kwargs)
+        return wide_resnet(int(match["wdepth"]), int(match["widen"]), **kwargs)
     except ValueError as err:
         raise UnknownModelError(f"model name {name!r}: {err}; valid forms: {NAME_FORMS}") from None
-    return Ensemble(members)
 
 
 def create_model(

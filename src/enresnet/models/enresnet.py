@@ -1,0 +1,146 @@
+"""The En_n ResNet (paper Sec. 3.1, Fig. 2): n jointly trained noise-injected ResNets, one network.
+
+The n members are computed together by a :class:`~enresnet.models.PreActResNet`
+with ``members = n`` (grouped convolutions over n x C channels, see
+:mod:`enresnet.models.resnet`); the prediction is the average of the member
+logits, ``sum_i w_i Z_i(x)`` with uniform weights ``w_i = 1/n`` — the
+Monte-Carlo average of the Feynman-Kac formula (Eq. 14).
+
+The function is that of a loop over n separate networks
+(:class:`~enresnet.models.Ensemble` of n ``PreActResNet``): with noise off the
+logits equal the loop's up to float rounding, with noise on every member draws
+its own noise with its own std, as in the loop.
+
+One checkpoint format: :meth:`state_dict` speaks the loop's layout
+(``members.<i>.<layer>``, plus ``weights``), and :meth:`load_state_dict` takes
+it, so loop checkpoints load into the fused model and back. Member i's tensor
+is the i-th block of rows of the fused tensor; BatchNorm's step counter and the
+input normalisation are shared, so they are repeated for every member (and read
+from member 0 on loading).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from .ensemble import Ensemble
+from .noise import NoiseInjection
+from .resnet import PreActResNet
+
+SHARED = ("input_mean", "input_std")
+"""Tensors every member holds the same copy of (besides 0-dim counters)."""
+
+
+def _is_shared(name: str, tensor: torch.Tensor) -> bool:
+    return tensor.dim() == 0 or name in SHARED
+
+
+class EnResNet(PreActResNet):
+    """n noise-injected ResNets computed as one network; logits averaged (Sec. 3.1)."""
+
+    def __init__(self, *args, members: int, **kwargs) -> None:
+        super().__init__(*args, members=members, **kwargs)
+        self._member_args = (args, kwargs)
+        self.register_buffer("weights", torch.full((members,), 1.0 / members))
+        self.register_state_dict_post_hook(_to_member_layout)
+        self.register_load_state_dict_pre_hook(_from_member_layout)
+
+    def __len__(self) -> int:
+        return self.num_members
+
+    def combine(self, member_logits: torch.Tensor) -> torch.Tensor:
+        """Weighted sum over the member axis (uniform weights 1/n)."""
+        return torch.tensordot(self.weights.to(member_logits.dtype), member_logits, dims=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.combine(self.member_logits(x))
+
+    def as_ensemble(self) -> Ensemble:
+        """The same model as a loop over n separate networks (an :class:`Ensemble`; a copy with the same
+        weights, train/eval mode and noise switches)."""
+        args, kwargs = self._member_args
+        loop = Ensemble([PreActResNet(*args, **kwargs) for _ in range(self.num_members)])
+        loop.load_state_dict(self.state_dict())
+        switches = [m.enabled for m in self.modules() if isinstance(m, NoiseInjection)]
+        for member in loop.members:
+            for module, enabled in zip([m for m in member.modules() if isinstance(m, NoiseInjection)], switches):
+                module.enabled = enabled
+        return loop.to(self.weights.device).train(self.training)
+
+    def fused_names(self) -> list[str]:
+        """Names of the fused tensors (parameters and persistent buffers) other than ``weights``."""
+        names = [name for name, _ in self.named_parameters()]
+        for prefix, module in self.named_modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers_set:
+                    names.append(f"{prefix}.{name}" if prefix else name)
+        return [name for name in names if name != "weights"]
+
+    def to_member_layout(self, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+        """``{prefix + fused name: tensor}`` -> ``{prefix + "members.<i>." + name: member i's tensor}``.
+
+        Keys without the prefix, or not fused names, pass through unchanged
+        (e.g. ``weights``); used for the state dict and the optimiser's buffers.
+        """
+        fused = set(self.fused_names())
+        out: dict[str, torch.Tensor] = {}
+        split: dict[str, list[torch.Tensor]] = {}
+        for key, tensor in tensors.items():
+            name = key[len(prefix) :] if key.startswith(prefix) else None
+            if name not in fused:
+                out[key] = tensor
+            elif _is_shared(name, tensor):
+                split[name] = [tensor] * self.num_members
+            else:
+                split[name] = list(tensor.chunk(self.num_members))
+        for i in range(self.num_members):
+            for name, parts in split.items():
+                out[f"{prefix}members.{i}.{name}"] = parts[i]
+        return out
+
+    def from_member_layout(self, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
+        """The inverse of :meth:`to_member_layout`; a fused name with any member missing is left as it was."""
+        out = dict(tensors)
+        for name in self.fused_names():
+            keys = [f"{prefix}members.{i}.{name}" for i in range(self.num_members)]
+            if not all(key in out for key in keys):
+                continue
+            parts = [out.pop(key) for key in keys]
+            out[prefix + name] = parts[0] if _is_shared(name, parts[0]) else torch.cat(parts)
+        return out
+
+
+def _to_member_layout(module: EnResNet, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    converted = module.to_member_layout(state_dict, prefix)
+    state_dict.clear()
+    state_dict.update(converted)
+
+
+def _from_member_layout(module: EnResNet, state_dict: dict, prefix: str, *args) -> None:
+    converted = module.from_member_layout(state_dict, prefix)
+    state_dict.clear()
+    state_dict.update(converted)
+
+
+def fused_modules(model: nn.Module) -> list[tuple[str, EnResNet]]:
+    """Every :class:`EnResNet` inside ``model`` with its name prefix (``""`` for the model itself)."""
+    return [(f"{name}." if name else "", m) for name, m in model.named_modules() if isinstance(m, EnResNet)]
+
+
+def member_layout(model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Tensors named after ``model``'s parameters, in the checkpoint (member) layout."""
+    out = dict(tensors)
+    for prefix, module in fused_modules(model):
+        out = module.to_member_layout(out, prefix)
+    return out
+
+
+def fused_layout(model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The inverse of :func:`member_layout`."""
+    out = dict(tensors)
+    for prefix, module in fused_modules(model):
+        out = module.from_member_layout(out, prefix)
+    return out
