@@ -130,3 +130,43 @@ def test_fused_members_inside_a_learned_weight_ensemble_keep_the_loop_layout():
     x = torch.rand(2, 3, 12, 12)
     with torch.no_grad(), noise_disabled(model), noise_disabled(twin):
         assert torch.equal(model.eval()(x), twin.eval()(x))
+
+
+def literal_pgd_training_step(model: Ensemble, optimizer, x, y, eps, alpha, steps) -> None:
+    """Algorithm 1 written out over a loop of separate networks (BatchNorm in train mode, as the trainer)."""
+    model.train()
+    x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(x_adv), y)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    loss = torch.nn.functional.cross_entropy(model(x_adv), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop():
+    from helpers import tiny_config
+
+    from enresnet.train import Trainer
+
+    config = tiny_config(model={"name": "en3_resnet8", "noise_coef": 0.0}, train={"method": "pgd"})
+    trainer = Trainer(config)
+    loop = trainer.model.as_ensemble()
+    cfg = config["train"]
+    optimizer = torch.optim.SGD(loop.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                                nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"])
+    attack = config["attack"]
+    for step in range(2):  # the second step uses the momentum buffers
+        x = torch.rand(cfg["batch_size"], 3, 16, 16)
+        y = torch.randint(0, 10, (len(x),))
+        torch.manual_seed(step)
+        trainer.train_step(x, y)
+        torch.manual_seed(step)
+        literal_pgd_training_step(loop, optimizer, x, y, attack["eps"], attack["alpha"], attack["steps"])
+    fused_state, loop_state = trainer.model.state_dict(), loop.state_dict()
+    for key, value in loop_state.items():  # parameters are O(1): 1e-5 absolute
+        assert (fused_state[key].double() - value.double()).abs().max() <= 1e-5, key
+    assert any(not torch.equal(fused_state[k], v) for k, v in Trainer(config).model.state_dict().items())

@@ -103,8 +103,26 @@ def test_integrate_command_averages_runs(tmp_path):
 
 def test_trainer_refuses_to_overwrite_a_run(tmp_path):
     train(tiny_config(train={"epochs": 1}), tmp_path / "run", quiet=True)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()}
     with pytest.raises(enresnet.errors.ConfigError, match="--resume"):
-        Trainer(tiny_config(train={"epochs": 1}), tmp_path / "run")
+        Trainer(tiny_config(train={"epochs": 1, "lr": 0.2}), tmp_path / "run").fit()
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_trainer_construction_and_public_step_write_nothing(tmp_path):
+    config = tiny_config(train={"method": "pgd", "epochs": 1})
+    trainer = Trainer(config, tmp_path / "run")
+    no_dir = Trainer(config)  # no run directory at all: usable for steps
+    x = torch.rand(config["train"]["batch_size"], 3, 16, 16)
+    y = torch.randint(0, 10, (len(x),))
+    before = [p.detach().clone() for p in no_dir.model.parameters()]
+    loss = no_dir.train_step(x, y)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, no_dir.model.parameters()))
+    assert no_dir._read_sums()["count"] == len(y)
+    assert not (tmp_path / "run").exists()
+    trainer.fit()
+    assert (tmp_path / "run" / "last.safetensors").is_file()
 
 
 def test_fast_path_options_train_and_match_the_default_closely(tmp_path):

@@ -32,7 +32,7 @@ from .errors import ConfigError
 class Key:
     """One config key: its kind, default, a check on its value and what is allowed."""
 
-    kind: str  # "int", "float", "bool", "str", "list[int]", "list[float]", "table"
+    kind: str  # "int", "float", "bool", "auto-bool", "str", "list[int]", "list[float]", "table"
     default: Any
     check: Callable[[Any], bool] = lambda v: True
     allowed: str = ""
@@ -90,8 +90,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "checkpoint_every": Key("int", 0, _nonneg, ">= 0 steps (0: at the end of each epoch only)"),
         "device": Key("str", "auto", allowed="'auto', 'cpu', 'cuda' or 'cuda:N'"),
         "sync_batchnorm": Key("bool", False),
-        "amp": _choice("none", "bf16"),
-        "channels_last": Key("bool", False),
+        "amp": _choice("auto", "none", "bf16"),
+        "channels_last": Key("auto-bool", "auto"),
+        "capture": Key("auto-bool", "auto"),
         "compile": Key("bool", False),
     },
     "attack": {
@@ -99,6 +100,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "alpha": Key("float", 2 / 255, _pos, "> 0, in pixel units (e.g. \"2/255\")"),
         "steps": Key("int", 10, _pos, "> 0"),
         "random_start": Key("bool", True),
+        "clip_start": Key("bool", False),
     },
     "validation": {
         "batch_size": Key("int", 256, _pos, "> 0"),
@@ -141,6 +143,9 @@ def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
     elif key.kind == "bool":
         if not isinstance(value, bool):
             raise fail("true or false")
+    elif key.kind == "auto-bool":
+        if not isinstance(value, bool) and value != "auto":
+            raise fail('true, false or "auto" (chosen by device)')
     elif key.kind == "str":
         if not isinstance(value, str):
             raise fail("a string")

@@ -86,6 +86,14 @@ class Attack:
             )
         if images.numel() and (images.min() < 0 or images.max() > 1):
             raise ValueError("images must be pixels in [0, 1]; normalisation belongs inside the model")
+        return self.perturb(images, labels)
+
+    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The attack without :meth:`__call__`'s checks of the input, which read values back to the host.
+
+        For callers whose images are valid pixels by construction: the training
+        step, which must run without host synchronisation (and inside a CUDA graph).
+        """
         images = images.detach().clone()
         labels = labels.detach()
         with model_mode(self.model, self.model_mode), torch.enable_grad():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import EnresnetError
-from .augment import random_crop_flip
+from .augment import apply_crop_flip, crop_flip_draws
 
 
 class DatasetError(EnresnetError, RuntimeError):
@@ -98,18 +98,27 @@ def iterate_batches(
     With ``shuffle`` the order is :func:`epoch_permutation`; with ``augment`` each
     batch gets the paper's random crop (zero padding ``padding``) and horizontal
     flip from :func:`step_generator`, so ``start_step`` resumes mid-epoch exactly.
+    Nothing is read back from the device: the augmentation draws of the whole
+    epoch go to the device in one copy.
     """
     n = len(dataset)
     device = dataset.images.device
     order = epoch_permutation(n, seed, epoch, device) if shuffle else None
     steps = n // batch_size if drop_last else -(-n // batch_size)
-    for step in range(start_step, steps):
-        sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+    sizes = [min(n, (step + 1) * batch_size) - step * batch_size for step in range(start_step, steps)]
+    if augment and sizes:  # the epoch's draws, made on the CPU and sent to the device in one copy
+        draws = [
+            crop_flip_draws(size, padding, flip, step_generator(seed, epoch, step, "cpu"))
+            for step, size in zip(range(start_step, steps), sizes)
+        ]
+        offsets = torch.cat([d[0] for d in draws], dim=1).to(device).split(sizes, dim=1)
+        flips = torch.cat([d[1] for d in draws]).to(device).split(sizes)
+    for i, step in enumerate(range(start_step, steps)):
+        sl = slice(step * batch_size, step * batch_size + sizes[i])
         index = order[sl] if order is not None else sl
         images = to_float(dataset.images[index])
         if augment:
-            gen = step_generator(seed, epoch, step, "cpu")
-            images = random_crop_flip(images, padding=padding, flip=flip, generator=gen)
+            images = apply_crop_flip(images, padding, offsets[i], flips[i])
         yield images, dataset.labels[index]
 
 

@@ -1,7 +1,8 @@
 """Training objectives: natural (ERM, Eq. 2), PGD adversarial (Algorithm 1), TRADES.
 
 * ``natural``: cross-entropy on the clean batch.
-* ``pgd``: Algorithm 1 — uniform random start in [-eps, eps], ``steps`` IFGSM
+* ``pgd``: Algorithm 1 — uniform random start in [-eps, eps] (not clipped to
+  [0, 1] unless ``attack.clip_start``), ``steps`` IFGSM
   steps of size ``alpha`` (Eq. 16) projected onto the eps-ball and [0, 1]; the
   model is trained on the adversarial batch only (EARM, Eq. 1).
 * ``trades``: Zhang et al. 2019, the paper's benchmark —
@@ -12,6 +13,9 @@ Whether BatchNorm runs in train or eval mode while the training attack runs is
 ``train.attack_bn_mode``; the default ``train`` follows the authors' code (the
 attack's forward passes then also update the running statistics). TRADES'
 own code uses eval mode.
+
+Both attacks run without host synchronisation (no value is read back), so a
+whole training step can be captured in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -31,9 +35,10 @@ def pgd_examples(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: dic
         alpha=attack["alpha"],
         steps=attack["steps"],
         random_start=attack["random_start"],
+        clip_start=attack["clip_start"],
     )
     pgd.model_mode = bn_mode
-    return pgd(x, y)
+    return pgd.perturb(x, y)
 
 
 def trades_examples(model: nn.Module, x: torch.Tensor, attack: dict, bn_mode: str) -> torch.Tensor:

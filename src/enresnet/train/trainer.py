@@ -9,7 +9,17 @@ accumulated over the epoch.
 
 Checkpoints: ``last`` at every epoch end (and every ``checkpoint_every``
 steps), ``best`` whenever validation improves; a killed run resumes exactly.
-A NaN or infinite loss stops the run with the last good checkpoint kept.
+A NaN or infinite loss, or non-finite weights, stop the run with the last good
+checkpoint kept.
+
+A step never reads a value back from the device: loss and accuracy sums (and a
+count of non-finite losses) accumulate on the device and are read when the
+progress bar refreshes (about once a second), before each checkpoint and at the
+epoch end. On CUDA the whole step is recorded once in a CUDA graph and
+replayed (:mod:`enresnet.train.capture`, ``train.capture``); the last, partial
+batch of an epoch (another shape) runs eagerly, the same computation.
+Constructing a :class:`Trainer` writes nothing: the run directory is created
+when :meth:`Trainer.fit` starts.
 """
 
 from __future__ import annotations
@@ -32,11 +42,16 @@ from ..errors import CheckpointError, ConfigError, TrainingDivergedError
 from ..models import Ensemble, create_model
 from .distributed import DistContext
 from .ensemble_weights import update_weights, weight_gradient
+from .capture import GraphedFunction
 from .objectives import pgd_examples, trades_examples, trades_loss
 from .run_dir import RunDir
 from .schedule import learning_rate
+from .speed import resolve_speed_options
 from .state import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
-from .validation import split_accuracy
+from .validation import Validator
+
+PROGRESS_SECONDS = 1.0
+"""How often the progress bar reads the running sums back from the device."""
 
 
 def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDataset]:
@@ -54,18 +69,27 @@ def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDatas
 
 
 class Trainer:
-    """Train the model a validated config describes, writing to ``run_dir``."""
+    """Train the model a validated config describes; ``run_dir`` is written from :meth:`fit` on.
 
-    def __init__(self, config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):
+    :meth:`train_step` is the public step (one batch: attack, loss, update),
+    used by :meth:`fit` and by the benchmarks.
+    """
+
+    def __init__(
+        self, config: dict[str, Any], run_dir: str | Path | None = None, *, resume: bool = False, quiet: bool = False
+    ):
         self.config = config
         self.train_cfg = config["train"]
-        self.run = RunDir(run_dir)
+        self.run = RunDir(run_dir) if run_dir is not None else None
         self.quiet = quiet
         self.device = resolve_device(self.train_cfg["device"], "train.device")
         self.ctx = DistContext.from_env(self.device.type)
         if self.ctx.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.ctx.local_rank)
             torch.cuda.set_device(self.device)
+        self.speed = resolve_speed_options(self.train_cfg, self.device, self.ctx.enabled)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution kernels once
         self.method = self.train_cfg["method"]
         select = self.train_cfg["select"]
         self.select = ("natural" if self.method == "natural" else "robust") if select == "auto" else select
@@ -81,7 +105,7 @@ class Trainer:
         self.model = create_model(
             name, num_classes=self.train_set.num_classes, in_channels=self.train_set.image_shape[0], **model_cfg
         ).to(self.device)
-        if self.train_cfg["channels_last"]:
+        if self.speed.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.learn_weights = isinstance(self.model, Ensemble) and self.model.learn_weights
         self.optimizer = torch.optim.SGD(
@@ -92,6 +116,14 @@ class Trainer:
             weight_decay=self.train_cfg["weight_decay"],
         )
         self.forward = self._wrap_for_training(self.model)
+        self.graphed_step = GraphedFunction(self._step) if self.speed.capture else None
+        val_cfg = config["validation"]
+        val_attack = None
+        if self.method != "natural" and val_cfg["attack_steps"] > 0:
+            val_attack = dict(config["attack"], steps=val_cfg["attack_steps"])
+        self.validator = Validator(
+            self.model, val_cfg["batch_size"], val_attack, self.ctx, self.speed.channels_last, self.speed.capture
+        )
         self.epoch = 0  # completed epochs
         self.step = 0  # completed steps of the current epoch
         self.best = {"metric": -math.inf, "epoch": 0}
@@ -99,13 +131,6 @@ class Trainer:
         self.metrics: list[dict[str, Any]] = []
         if resume:
             self._resume()
-        elif self.ctx.is_main:
-            if self.run.last.exists():
-                raise ConfigError(
-                    f"{self.run.path} already holds a run (last.safetensors); pass --resume to continue it "
-                    f"or choose another --out"
-                )
-            self.run.write_config(config)
 
     # ----------------------------------------------------------------- setup
     def _wrap_for_training(self, model: nn.Module) -> nn.Module:
@@ -118,22 +143,31 @@ class Trainer:
                 forward = nn.SyncBatchNorm.convert_sync_batchnorm(forward)
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
-        if self.train_cfg["compile"]:
+        if self.speed.compile:
             forward = torch.compile(forward)
         return forward
 
-    def _zero_sums(self) -> dict[str, Any]:
+    def _zero_sums(self) -> dict[str, torch.Tensor]:
+        """The epoch's running sums, on the device (a captured step adds to these very tensors)."""
         members = len(self.model) if self.learn_weights else 0
-        return {
-            "loss": torch.zeros((), dtype=torch.float64),
-            "correct": torch.zeros((), dtype=torch.float64),
-            "count": torch.zeros((), dtype=torch.float64),
-            "weight_grad": torch.zeros(members, dtype=torch.float64),
-        }
+        sums = {key: torch.zeros((), dtype=torch.float64, device=self.device) for key in SUM_KEYS}
+        sums["weight_grad"] = torch.zeros(members, dtype=torch.float64, device=self.device)
+        return sums
+
+    def _clear_sums(self) -> None:
+        for value in self.sums.values():
+            value.zero_()
+
+    def _read_sums(self) -> dict[str, float]:
+        """The scalar sums, read back from the device (one synchronisation)."""
+        values = torch.stack([self.sums[k] for k in SUM_KEYS]).tolist()
+        return dict(zip(SUM_KEYS, values))
 
     def _autocast(self):
-        enabled = self.train_cfg["amp"] == "bf16"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        # the cast cache must be off while a CUDA graph records (cached casts would outlive it)
+        return torch.autocast(
+            self.device.type, dtype=torch.bfloat16, enabled=self.speed.bf16, cache_enabled=not self.speed.capture
+        )
 
     # ------------------------------------------------------------ checkpoint
     def _checkpoint_meta(self) -> dict[str, Any]:
@@ -153,6 +187,7 @@ class Trainer:
         }
 
     def _save_last(self) -> None:
+        self._check_finite()
         rng = rng_tensors(self.ctx, self.device)  # collective: every rank takes part
         if not self.ctx.is_main:
             return
@@ -163,13 +198,15 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
-            "sums": {k: self.sums[k].item() for k in ("loss", "correct", "count")},
+            "sums": {k: v for k, v in self._read_sums().items() if k in ("loss", "correct", "count")},
             "world_size": self.ctx.world_size,
             "config": self.config,
         }
         save_checkpoint(self.run.last, tensors, meta)
 
     def _resume(self) -> None:
+        if self.run is None:
+            raise ConfigError("resume needs the run directory to resume from")
         if not self.run.last.exists():
             raise CheckpointError(f"cannot resume: {self.run.last} does not exist; start the run without --resume")
         tensors, meta = read_checkpoint(self.run.last)
@@ -190,11 +227,9 @@ class Trainer:
         restore_rng(tensors, self.ctx, self.device)
         self.epoch, self.step, self.best = state["epoch"], state["step"], state["best"]
         for key, value in state["sums"].items():
-            self.sums[key] = torch.tensor(value, dtype=torch.float64)
-        self.sums["weight_grad"] = tensors["train/weight_grad"].to(torch.float64)
+            self.sums[key].fill_(value)
+        self.sums["weight_grad"].copy_(tensors["train/weight_grad"])
         self.metrics = [row for row in self.run.read_metrics() if row["epoch"] <= self.epoch]
-        if self.ctx.is_main:
-            self.run.write_metrics(self.metrics)
 
     # ----------------------------------------------------------------- steps
     def _set_lr(self) -> float:
@@ -212,8 +247,22 @@ class Trainer:
                 return trades_examples(self.model, x, self.config["attack"], self.train_cfg["attack_bn_mode"])
         return x
 
-    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One training step on the batch ``(x, y)``: attack, loss, SGD update, running sums.
+
+        Returns the batch loss as a 0-dim tensor on the device (nothing is read
+        back: reading it is the caller's choice). With capture on, full batches
+        replay a recorded CUDA graph; a batch of another size runs eagerly.
+        """
         self.model.train()
+        if self.speed.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.graphed_step is not None and len(y) == self.train_cfg["batch_size"] // self.ctx.world_size:
+            return self.graphed_step(x, y, key=self.optimizer.param_groups[0]["lr"])
+        return self._step(x, y)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The step itself, free of host synchronisation (so that it can be recorded in a CUDA graph)."""
         x_in = self._training_input(x, y)
         with self._autocast():
             if self.method == "trades":
@@ -226,21 +275,42 @@ class Trainer:
                 logits, members = self._split_output(self.forward(x_in))
                 logits = logits.float()
                 loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(self._divergence_message(loss.item()))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        loss = loss.detach()
         if members is not None:
-            self.sums["weight_grad"] += weight_gradient(members, self.model.weights, y).double().cpu()
-        self.sums["loss"] += loss.detach().double().cpu() * len(y)
-        self.sums["correct"] += (logits.argmax(1) == y).sum().double().cpu()
+            self.sums["weight_grad"] += weight_gradient(members, self.model.weights, y).double()
+        finite = torch.isfinite(loss)
+        self.sums["nonfinite"] += (~finite).double()
+        self.sums["first_nonfinite"] += (~finite & (self.sums["nonfinite"] == 1)).double() * self.sums["steps"]
+        self.sums["steps"] += 1
+        self.sums["loss"] += torch.where(finite, loss, 0.0).double() * len(y)
+        self.sums["correct"] += (logits.argmax(1) == y).sum().double()
         self.sums["count"] += len(y)
-        return loss.item()
+        return loss
 
-    def _divergence_message(self, value: float) -> str:
-        where = f"the loss became {value} at epoch {self.epoch + 1}, step {self.step + 1}; the run stopped"
-        if not self.run.last.exists():
+    def _check_finite(self, weights: bool = True) -> None:
+        """Stop the run if a loss was non-finite (or, with ``weights``, a weight or BatchNorm statistic is).
+
+        Called before every checkpoint, so that nothing non-finite is ever kept.
+        """
+        sums = self._read_sums()
+        if sums["nonfinite"]:
+            first = self.step - int(sums["steps"]) + int(sums["first_nonfinite"]) + 1
+            raise TrainingDivergedError(self._divergence_message(f"the loss became non-finite at epoch "
+                                                                 f"{self.epoch + 1}, step {first}"))
+        if not weights:
+            return
+        bad = [k for k, v in self.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise TrainingDivergedError(self._divergence_message(
+                f"{len(bad)} weight tensors (e.g. {bad[0]}) became non-finite by epoch {self.epoch + 1}, "
+                f"step {self.step}"))
+
+    def _divergence_message(self, where: str) -> str:
+        where += "; the run stopped"
+        if self.run is None or not self.run.last.exists():
             return f"{where} before its first checkpoint. Lower train.lr or check the data and start again"
         kept = read_checkpoint(self.run.last)[1]["train_state"]
         return (
@@ -255,28 +325,18 @@ class Trainer:
 
     # ----------------------------------------------------------------- epoch
     def _validate(self) -> tuple[float, float | None]:
-        val_cfg = self.config["validation"]
-        attack = None
-        if self.method != "natural" and val_cfg["attack_steps"] > 0:
-            attack = dict(self.config["attack"], steps=val_cfg["attack_steps"])
-        return split_accuracy(
-            self.model,
-            self.val_set,
-            val_cfg["batch_size"],
-            seed=self.train_cfg["seed"] * 1000 + self.epoch,
-            attack=attack,
-            ctx=self.ctx,
-            device=self.device,
-        )
+        with self._autocast():
+            return self.validator(self.val_set, seed=self.train_cfg["seed"] * 1000 + self.epoch)
 
     def _finish_epoch(self, lr: float, seconds: float) -> None:
-        sums = {k: self.ctx.all_reduce_sum(v.clone().to(torch.float64)) for k, v in self.sums.items()}
+        self._check_finite()
+        sums = {k: self.ctx.all_reduce_sum(v.clone()) for k, v in self.sums.items()}
         if self.learn_weights:
             weight_lr = self.train_cfg["ensemble_weight_lr"] or lr
             update_weights(self.model, sums["weight_grad"], int(sums["count"].item()), weight_lr)
         self.epoch += 1
         self.step = 0
-        self.sums = self._zero_sums()
+        self._clear_sums()
         row: dict[str, Any] = {
             "epoch": self.epoch,
             "train_loss": sums["loss"].item() / max(sums["count"].item(), 1),
@@ -306,11 +366,26 @@ class Trainer:
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if v is not None}
             tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
 
+    def _open_run(self, resumed: bool) -> None:
+        """Create the run directory (main process), refusing one that holds another run."""
+        if self.run is None:
+            raise ConfigError("Trainer.fit needs a run directory: Trainer(config, run_dir)")
+        if resumed or not self.ctx.is_main:
+            if self.ctx.is_main:
+                self.run.write_metrics(self.metrics)
+            return
+        if self.run.last.exists():
+            raise ConfigError(
+                f"{self.run.path} already holds a run (last.safetensors); pass --resume to continue it "
+                f"or choose another --out"
+            )
+        self.run.write_config(self.config)
+
     def fit(self) -> list[dict[str, Any]]:
         """Train to ``train.epochs``; returns the per-epoch metrics."""
+        self._open_run(resumed=self.epoch > 0 or self.step > 0 or bool(self.metrics))
         cfg = self.train_cfg
         steps = num_batches(len(self.train_set), cfg["batch_size"], drop_last=False)
-        shard = None
         while self.epoch < cfg["epochs"]:
             lr = self._set_lr()
             start = time.perf_counter()
@@ -334,21 +409,26 @@ class Trainer:
                 leave=False,
                 dynamic_ncols=True,
             )
+            shown = time.monotonic()
             for x, y in bar:
                 shard = self.ctx.shard(len(y))
-                x, y = x[shard], y[shard]
-                if self.train_cfg["channels_last"]:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                loss = self._train_step(x, y)
+                self.train_step(x[shard], y[shard])
                 self.step += 1
-                count = max(self.sums["count"].item(), 1)
-                bar.set_postfix(loss=f"{loss:.3f}", acc=f"{self.sums['correct'].item() / count:.3f}")
+                if not bar.disable and time.monotonic() - shown > PROGRESS_SECONDS:
+                    self._show_progress(bar)
+                    shown = time.monotonic()
                 if cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0 and self.step < steps:
                     self._save_last()
             bar.close()
             self._finish_epoch(lr, time.perf_counter() - start)
         return self.metrics
 
+    def _show_progress(self, bar: tqdm) -> None:
+        """Running loss and accuracy on the bar (one read from the device); stops a diverged run."""
+        self._check_finite(weights=False)
+        sums = self._read_sums()
+        count = max(sums["count"], 1)
+        bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", acc=f"{sums['correct'] / count:.3f}")
 
 class _MemberLogits(nn.Module):
     """Training forward of a learned-weight ensemble: the stacked member logits."""
@@ -359,6 +439,10 @@ class _MemberLogits(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ensemble.member_logits(x)
+
+
+SUM_KEYS = ("loss", "correct", "count", "nonfinite", "first_nonfinite", "steps")
+"""The scalar running sums of an epoch (besides the per-member ``weight_grad``)."""
 
 
 def train(config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):

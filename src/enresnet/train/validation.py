@@ -2,9 +2,15 @@
 
 Runs in eval mode with noise on (the model as it is used) under a forked RNG
 seeded by (seed, epoch): the training RNG stream is left untouched, so a
-resumed run draws the same noise, and re-running :func:`split_accuracy` with
-the same seed on the same weights gives the same number. Under DDP each rank
-takes every world_size-th batch and the counts are summed.
+resumed run draws the same noise, and re-running the validation with the same
+seed on the same weights gives the same number. Under DDP each rank takes
+every world_size-th batch and the counts are summed.
+
+Counts stay on the device until the end of the pass (one read). With
+``capture`` (CUDA) a full batch's work — the clean forward, IFGSM, the
+adversarial forward — is recorded once in a CUDA graph and replayed for every
+later batch and epoch (:mod:`enresnet.train.capture`); random numbers inside the
+graph follow the seeded generator, so the pass stays a function of its seed.
 """
 
 from __future__ import annotations
@@ -14,7 +20,62 @@ from torch import nn
 
 from ..attacks import IFGSM
 from ..data import ImageDataset, iterate_batches
+from .capture import GraphedFunction
 from .distributed import DistContext
+
+
+class Validator:
+    """Natural and IFGSM robust accuracy of ``model`` on a dataset, batch by batch (see module doc)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        batch_size: int,
+        attack: dict | None = None,
+        ctx: DistContext | None = None,
+        channels_last: bool = False,
+        capture: bool = False,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.ifgsm = IFGSM(model, eps=attack["eps"], alpha=attack["alpha"], steps=attack["steps"]) if attack else None
+        self.ctx = ctx or DistContext()
+        self.channels_last = channels_last
+        self.graphed = GraphedFunction(self._batch_counts) if capture else None
+
+    def _batch_counts(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(natural correct, robust correct) of one batch, on the device."""
+        with torch.no_grad():
+            natural = (self.model(x).argmax(1) == y).sum()
+        robust = torch.zeros_like(natural)
+        if self.ifgsm is not None:
+            x_adv = self.ifgsm.perturb(x, y)
+            with torch.no_grad():
+                robust = (self.model(x_adv).argmax(1) == y).sum()
+        return torch.stack([natural, robust]).double()
+
+    def __call__(self, dataset: ImageDataset, seed: int) -> tuple[float, float | None]:
+        """(natural accuracy, robust accuracy or None) on ``dataset``."""
+        device = dataset.images.device
+        was_training = self.model.training
+        self.model.eval()
+        counts = torch.zeros(3, dtype=torch.float64, device=device)  # natural correct, robust correct, seen
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            for index, (x, y) in enumerate(iterate_batches(dataset, self.batch_size)):
+                if index % self.ctx.world_size != self.ctx.rank:
+                    continue
+                if self.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                full = self.graphed is not None and len(y) == self.batch_size
+                counts[:2] += self.graphed(x, y) if full else self._batch_counts(x, y)
+                counts[2] += len(y)
+        self.model.train(was_training)
+        self.ctx.all_reduce_sum(counts)
+        natural, robust, seen = counts.tolist()
+        seen = max(seen, 1.0)
+        return natural / seen, (robust / seen if self.ifgsm is not None else None)
 
 
 def split_accuracy(
@@ -24,33 +85,10 @@ def split_accuracy(
     seed: int,
     attack: dict | None = None,
     ctx: DistContext | None = None,
-    device: torch.device | str = "cpu",
 ) -> tuple[float, float | None]:
-    """(natural accuracy, robust accuracy or None) on ``dataset``.
+    """(natural accuracy, robust accuracy or None) on ``dataset``, eagerly (:class:`Validator`).
 
     ``attack`` = {"eps", "alpha", "steps"} for IFGSM from x (no random start,
     no EOT), or None to skip the robust accuracy.
     """
-    ctx = ctx or DistContext()
-    was_training = model.training
-    model.eval()
-    counts = torch.zeros(3, dtype=torch.float64)  # natural correct, robust correct, seen
-    devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        ifgsm = IFGSM(model, eps=attack["eps"], alpha=attack["alpha"], steps=attack["steps"]) if attack else None
-        for index, (x, y) in enumerate(iterate_batches(dataset, batch_size)):
-            if index % ctx.world_size != ctx.rank:
-                continue
-            x, y = x.to(device), y.to(device)
-            with torch.no_grad():
-                counts[0] += (model(x).argmax(1) == y).sum().item()
-            if ifgsm is not None:
-                x_adv = ifgsm(x, y)
-                with torch.no_grad():
-                    counts[1] += (model(x_adv).argmax(1) == y).sum().item()
-            counts[2] += len(y)
-    model.train(was_training)
-    ctx.all_reduce_sum(counts)
-    seen = max(counts[2].item(), 1.0)
-    return counts[0].item() / seen, (counts[1].item() / seen if attack else None)
+    return Validator(model, batch_size, attack, ctx)(dataset, seed)

@@ -1,0 +1,53 @@
+"""How a training step runs on its device: bf16 autocast, channels_last, CUDA-graph capture.
+
+The ``train.amp``, ``train.channels_last`` and ``train.capture`` keys default to
+``"auto"``: on a CUDA device all three are on (docs/benchmarks.md: the fused
+En_n network, bf16 and channels_last and the captured step together make the
+PGD-10 step of En5ResNet20 several times faster than the authors' loop); on a
+CPU all three are off: bf16 autocast is slower on CPUs without bf16 matrix
+units, channels_last gains nothing measurable there, and graphs are CUDA-only.
+Each key set to true or false overrides the choice.
+
+Capture needs one process (no DDP: its gradient all-reduce is not recorded)
+and no ``train.compile`` (torch.compile has its own graphs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The resolved settings: bf16 autocast, NHWC memory layout, CUDA-graph capture, torch.compile."""
+
+    bf16: bool
+    channels_last: bool
+    capture: bool
+    compile: bool
+
+
+def resolve_speed_options(train: dict[str, Any], device: torch.device, distributed: bool) -> SpeedOptions:
+    """Turn the config's ``"auto"`` values into choices for ``device`` (see module doc)."""
+    cuda = device.type == "cuda"
+    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and cuda)
+    channels_last = cuda if train["channels_last"] == "auto" else train["channels_last"]
+    if train["capture"] == "auto":
+        capture = cuda and not distributed and not train["compile"]
+    else:
+        capture = train["capture"]
+        if capture and not cuda:
+            raise ConfigError(
+                f"train.capture = true needs a CUDA device (CUDA graphs), but training runs on {device}; "
+                "set train.capture = \"auto\" or false"
+            )
+        if capture and distributed:
+            raise ConfigError("train.capture = true cannot record DDP's all-reduce; set it to \"auto\" or false")
+        if capture and train["compile"]:
+            raise ConfigError("train.capture and train.compile exclude each other; set one of them to false")
+    return SpeedOptions(bf16=bf16, channels_last=channels_last, capture=capture, compile=train["compile"])
