@@ -10,6 +10,7 @@ from scipy.interpolate import RegularGridInterpolator
 from enresnet.cli import main
 from enresnet.errors import ConfigError
 from enresnet.pde import (
+    FILTER_RATE,
     PAPER_SIGMAS,
     PeriodicBilinear,
     Problem,
@@ -18,6 +19,7 @@ from enresnet.pde import (
     grid_coordinates,
     monte_carlo_errors,
     paper_problem,
+    random_band_field,
     regularity,
     smooth_problem,
     solve_terminal_value_problem,
@@ -52,6 +54,54 @@ def test_constant_velocity_carries_f_backward_along_characteristics():
     u = solve_terminal_value_problem(Problem(velocity, sum_of_modes(n)), 0.0, dt=2.5e-3)
     assert np.abs(u - sum_of_modes(n, shift=c)).max() < 1e-7  # 4th-order time error, ~5e-9
     assert np.abs(u - sum_of_modes(n, shift=(-c[0], -c[1]))).max() > 0.5
+
+
+def test_time_slices_of_f_act_in_order_and_for_their_share_of_t():
+    # t in [0, 1/2): F = (a, 0); t in [1/2, 1): F = (0, g(x_1)). Characteristics:
+    # X(1) = (x_1 + a/2, x_2 + g(x_1 + a/2)/2), so u(x, 0) = f(X(1)); the slices swapped give g(x_1)/2.
+    n, a = 64, 0.25
+    x1, x2 = grid_coordinates(n)
+
+    def f(y1, y2):
+        return np.cos(2 * np.pi * y1) * np.sin(4 * np.pi * y2)
+
+    def g(y1):
+        return 0.2 * np.sin(2 * np.pi * y1)
+
+    zero = np.zeros((n, n))
+    velocity = np.stack([np.stack([np.full((n, n), a), zero]), np.stack([zero, g(x1)])])
+    problem = Problem(velocity, f(x1, x2))
+    assert problem.slices == 2 and problem.whole_steps(3e-3) % 2 == 0
+    u = solve_terminal_value_problem(problem, 0.0, dt=2.5e-3)
+    exact = f(x1 + a / 2, x2 + g(x1 + a / 2) / 2)
+    assert np.abs(u - exact).max() < 1e-6  # measured 1e-10
+    assert np.abs(u - f(x1 + a / 2, x2 + g(x1) / 2)).max() > 0.3
+    points = np.random.default_rng(0).integers(0, n, size=(6, 2)) / n
+    paths = feynman_kac_estimate(problem, 0.0, points, num_paths=1, dt=2.5e-3)  # sigma = 0: one path is exact
+    np.testing.assert_allclose(paths, PeriodicBilinear(exact)(points), atol=1e-2)  # bilinear F, f: O(dx^2); 3.4e-3
+
+
+def test_the_filter_keeps_modes_up_to_40_and_removes_those_beyond_50_on_a_128_grid():
+    # Constant F: the exact u(., 0) is f shifted by F, whatever the modes of f; the only
+    # error left is the filter's (and 4th-order time stepping's).
+    n, c = 128, (0.25, -0.125)
+    x1, x2 = grid_coordinates(n)
+    velocity = np.stack([np.full((n, n), c[0]), np.full((n, n), c[1])])
+
+    def f(y1, y2, high=1.0):  # |k| = 40 and 25 (kept), |k| = (40, 40) ~ 56.6 (removed)
+        low = np.cos(2 * np.pi * (40 * y1 + 0.3)) + np.sin(2 * np.pi * (15 * y1 - 20 * y2))
+        return low + high * np.cos(2 * np.pi * (40 * y1 + 40 * y2))
+
+    problem = Problem(velocity, f(x1, x2))
+    exact = f(x1 + c[0], x2 + c[1])
+    filtered = solve_terminal_value_problem(problem, 0.0)
+    unfiltered = solve_terminal_value_problem(problem, 0.0, filter_rate=0.0)
+    assert np.abs(unfiltered - exact).max() < 1e-4  # measured 9e-6 (4th-order time stepping)
+    assert np.abs(filtered - f(x1 + c[0], x2 + c[1], high=0.0)).max() < 5e-3  # |k| = 40 damped by 0.2 %: 1.6e-3
+    assert np.abs(filtered - exact).max() > 0.99  # the |k| ~ 56.6 mode is gone
+    band = random_band_field(n, 40, np.random.default_rng(0))  # flat spectrum, |k| <= 40
+    band_exact = solve_terminal_value_problem(Problem(velocity, band), 0.0, filter_rate=0.0)
+    assert np.abs(solve_terminal_value_problem(Problem(velocity, band), 0.0) - band_exact).max() < 1e-3  # 2.4e-4
 
 
 def test_time_stepping_is_fourth_order_on_a_smooth_problem():
@@ -134,7 +184,19 @@ def test_regularity_falls_as_sigma_rises_in_the_paper_setting(paper_solutions):
     for key in ("max_grad", "mean_grad", "total_variation"):
         values = [n[key] for n in numbers]
         assert values[0] > values[1] > values[2], (key, values)
-    assert numbers[0]["total_variation"] > 3 * numbers[2]["total_variation"]  # measured 4.7 vs 1.2
+    tv = [n["total_variation"] for n in numbers]  # measured 16.4, 10.5, 0.72
+    assert tv[1] < 0.75 * tv[0] and tv[2] < 0.1 * tv[1]
+    spans = [np.ptp(solutions[sigma]) for sigma in PAPER_SIGMAS]  # measured 1.83, 1.36, 0.29
+    assert spans[1] < 0.8 * spans[0] and spans[2] < 0.25 * spans[0]
+
+
+def test_paper_terminal_condition_is_a_field_in_minus_1_1_that_transport_roughens(paper_solutions):
+    problem, solutions = paper_solutions
+    f = problem.terminal
+    assert (f.min(), f.max()) == (-1.0, 1.0)
+    assert 0.5 * np.ptp(problem.velocity) == pytest.approx(2.0, abs=0.1)  # interpolated from nodes in [-1, 1]
+    # Fig. 4 (a) vs (d): at sigma = 0 u(., 0) is rougher than f (measured TV 16.4 vs 11.3)
+    assert regularity(solutions[0.0])["total_variation"] > 1.2 * regularity(f)["total_variation"]
 
 
 def test_solutions_respect_the_maximum_principle_up_to_front_overshoot(paper_solutions):
@@ -151,6 +213,12 @@ def test_without_the_filter_unresolved_fronts_are_reported_not_returned(paper_so
         solve_terminal_value_problem(problem, 0.0, filter_rate=0.0)
 
 
+def test_the_filter_changes_nothing_where_diffusion_resolves_the_solution(paper_solutions):
+    problem, solutions = paper_solutions
+    unfiltered = solve_terminal_value_problem(problem, 0.1, filter_rate=0.0)
+    assert np.abs(unfiltered - solutions[0.1]).max() < 1e-4  # measured 5e-6
+
+
 def test_pde_command_writes_figure_and_numbers(tmp_path):
     code = main(
         ["pde", "--out", str(tmp_path), "--grid", "64", "--dt", "2e-3", "--velocity-mesh", "4",
@@ -161,6 +229,8 @@ def test_pde_command_writes_figure_and_numbers(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     report = json.loads((tmp_path / "pde.json").read_text())
     assert [row["sigma"] for row in report["regularity"]] == list(PAPER_SIGMAS)
+    assert report["regularity_falls_with_sigma"] is True
+    assert report["setting"]["filter_rate"] == FILTER_RATE and report["setting"]["slices"] == 20
     assert [row["paths"] for row in report["monte_carlo"]["rows"]] == [10, 100]
     assert all(len(row["errors"]) == 3 for row in report["monte_carlo"]["rows"])
 

@@ -6,10 +6,12 @@ Terminal-value problem, Eq. (10), on the periodic unit square [0, 1)^2::
 
 ``sigma = 0`` is the transport equation of plain ResNets, Eq. (8); ``sigma > 0``
 adds the diffusion that Theorems 1-2 say makes ``u(., 0)`` (the classifier)
-more regular. The velocity ``F`` does not depend on time here, as in the
-paper's Fig. 4 experiment (uniform random in [-1, 1]; see :func:`paper_problem`
-for why we draw it on a coarser mesh than the paper's every grid point), and
-the solver needs it resolved by the grid (docs/pde.md).
+more regular. The velocity ``F(x, w(t))`` is piecewise constant in time: one
+field per time slice, as a ResNet has one residual mapping per block (a
+single slice is a time-independent F). In the paper's Fig. 4 experiment it is
+uniform random in [-1, 1]; see :func:`paper_problem` for why we draw it on a
+coarser mesh than the paper's every grid point: the solver needs it resolved
+by the grid (docs/pde.md).
 
 Two independent ways to get ``u(x, 0)``:
 
@@ -47,7 +49,9 @@ RK4_IMAGINARY_AXIS_LIMIT = 2.8  # RK4 is stable for lambda dt on i[-2.83, 2.83]
 class Problem:
     """Data of Eq. (10) on an n x n periodic grid, point (i, j) at x = (i/n, j/n).
 
-    ``velocity``: (2, n, n), component c along array axis c; ``terminal``: (n, n), f = u(., 1).
+    ``velocity``: (L, 2, n, n), slice l acting for t in [l/L, (l+1)/L), component
+    c along array axis c; a (2, n, n) array is one slice (F independent of t).
+    ``terminal``: (n, n), f = u(., 1).
     """
 
     velocity: np.ndarray
@@ -55,14 +59,26 @@ class Problem:
 
     def __post_init__(self) -> None:
         n = self.terminal.shape[0]
-        if self.terminal.shape != (n, n) or self.velocity.shape != (2, n, n):
+        if self.velocity.ndim == 3:
+            object.__setattr__(self, "velocity", self.velocity[None])
+        if self.terminal.shape != (n, n) or self.velocity.shape[1:] != (2, n, n) or not len(self.velocity):
             raise ValueError(
-                f"need terminal (n, n) and velocity (2, n, n), got {self.terminal.shape} and {self.velocity.shape}"
+                f"need terminal (n, n) and velocity (L, 2, n, n) or (2, n, n), got {self.terminal.shape} "
+                f"and {self.velocity.shape}"
             )
 
     @property
     def grid(self) -> int:
         return self.terminal.shape[0]
+
+    @property
+    def slices(self) -> int:
+        """Number L of time slices of F."""
+        return self.velocity.shape[0]
+
+    def whole_steps(self, dt: float) -> int:
+        """Steps from t = 0 to 1 of about ``dt``, a multiple of :attr:`slices` so no step straddles two."""
+        return self.slices * max(1, round(1.0 / (dt * self.slices)))
 
 
 def grid_coordinates(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,32 +101,50 @@ def random_fourier_field(n: int, max_mode: int, rng: np.random.Generator) -> np.
     return field
 
 
+def random_band_field(n: int, max_mode: int, rng: np.random.Generator) -> np.ndarray:
+    """A periodic random field with a flat spectrum: independent Gaussian coefficients of equal
+    variance on every mode with 0 < |k| <= ``max_mode`` (blobs of size ~1/(2 max_mode)), scaled to [-1, 1]."""
+    k1 = np.fft.fftfreq(n, d=1.0 / n)[:, None]
+    k2 = np.fft.fftfreq(n, d=1.0 / n)[None, :]
+    radius = np.hypot(k1, k2)
+    coefficients = rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))
+    field = fft.ifft2(coefficients * ((radius > 0) & (radius <= max_mode))).real
+    return 2 * _unit_range(field) - 1
+
+
 def _unit_range(field: np.ndarray) -> np.ndarray:
     return (field - field.min()) / (field.max() - field.min())
 
 
-def paper_problem(grid: int = PAPER_GRID, seed: int = 0, velocity_mesh: int = 8, terminal_modes: int = 4) -> Problem:
+def paper_problem(
+    grid: int = PAPER_GRID, seed: int = 0, velocity_mesh: int = 16, slices: int = 20, terminal_modes: int = 8
+) -> Problem:
     """The Fig. 4 setting (Sec. 2.2) on a ``grid`` x ``grid`` mesh.
 
-    F is uniform in [-1, 1] at every node of a ``velocity_mesh`` x
+    f is a random field in [-1, 1] with a flat spectrum up to |k| =
+    ``terminal_modes`` (8: blobs of ~0.1, as in Fig. 4 (d) and its colour bar).
+    F(x, w(t)) is uniform in [-1, 1] at every node of a ``velocity_mesh`` x
     ``velocity_mesh`` mesh, trigonometrically interpolated onto the grid (it
-    keeps those node values exactly); f is a random smooth field with modes up
-    to ``terminal_modes``, scaled to [0, 1], like Fig. 4 (d).
+    keeps those node values exactly), drawn afresh for each of ``slices`` equal
+    time slices (a ResNet's blocks each have their own weights w(t)).
 
     The paper draws F at every node of the 128 x 128 solution mesh
     (``velocity_mesh=grid`` here). That F is not resolved by the mesh (its
     divergence reaches ~300) and the pseudo-spectral solution at sigma = 0 and
     0.01 blows up (we measured |u| ~ 1e64 with the filter, ~1e48 with the 2/3
-    rule instead; sigma = 0.1 is fine), so
-    :func:`solve_terminal_value_problem` raises. With ``velocity_mesh=8``
-    the sigma = 0 solution stays bounded for every seed we tried (0-5;
-    overshoot at most 27 % of f's range, at unresolved fronts); at 10 it
-    already overshoots by up to 47 %.
+    rule instead, also |u| ~ 80 for F redrawn at every time step; sigma = 0.1
+    is fine), so :func:`solve_terminal_value_problem` raises. The defaults are
+    the roughest F we found that the solver carries at sigma = 0 (docs/pde.md):
+    one time-independent F (``slices=1``) on a mesh of 12 already breaks the
+    maximum principle, while 20 slices on a mesh of 16 stay within 15 % of f's
+    range for seeds 0-3. Time slices also keep the characteristics from
+    collapsing into the few sinks of one autonomous 2D field, so that, as in
+    Fig. 4 (a), u(., 0) at sigma = 0 is more irregular than f.
     """
     rng = np.random.default_rng(seed)
-    nodes = rng.uniform(-1.0, 1.0, size=(2, velocity_mesh, velocity_mesh))
-    velocity = signal.resample(signal.resample(nodes, grid, axis=1), grid, axis=2)
-    terminal = _unit_range(random_fourier_field(grid, terminal_modes, rng))
+    nodes = rng.uniform(-1.0, 1.0, size=(slices, 2, velocity_mesh, velocity_mesh))
+    velocity = signal.resample(signal.resample(nodes, grid, axis=2), grid, axis=3)
+    terminal = random_band_field(grid, terminal_modes, rng)
     return Problem(velocity, terminal)
 
 
@@ -136,10 +170,12 @@ def exponential_filter_rate(n: int, rate: float = FILTER_RATE, order: int = FILT
     """Damping rate ``rate * (|k| / (n/2))^order`` per unit time of each ``rfft2`` mode.
 
     Over one step of dt = 1e-3 this is the exponential filter exp(-36 (|k|/k_max)^36)
-    of Hou and Li (2007): it leaves the modes below ~0.6 k_max untouched and
-    removes those near k_max, which the unresolved fronts of Eq. (10) at small
-    sigma would otherwise fill with growing oscillations. As a rate (not a
-    per-step factor) it defines one modified equation for every dt.
+    of Hou and Li (2007); over the whole interval t in [0, 1] it multiplies a mode
+    by exp(-36000 (|k|/k_max)^36): it leaves |k| <= 0.62 k_max (40 of 64 on a
+    128 grid) within 0.2 % and removes |k| >= 0.78 k_max (50 of 64), which the
+    unresolved fronts of Eq. (10) at small sigma would otherwise fill with
+    growing oscillations. As a rate (not a per-step factor) it defines one
+    modified equation for every dt.
     """
     k1, k2 = angular_wavenumbers(n)
     return rate * (np.hypot(k1, k2) / (np.pi * n)) ** order
@@ -211,51 +247,60 @@ def solve_terminal_value_problem(
     * Space: Fourier pseudo-spectral; ``grad v`` exact in Fourier space, the
       product ``F . grad v`` formed on the grid.
     * Diffusion and filter: integrated exactly by the exponential integrator
-      (Fourier multipliers ``exp(L dt)``), so they set no step limit. The filter
-      (:func:`exponential_filter_rate`) replaces 2/3-rule dealiasing: at
-      ``sigma = 0`` (Eq. 8) and ``sigma = 0.01`` the exact u(., 0) = f(X(1))
-      has fronts far thinner than dx = 1/128 (neighbouring characteristics
-      end in different sinks of F). With the default :func:`paper_problem`
-      at sigma = 0, u(., 0) spans [-0.27, 1.05] with the filter (exact: within
-      [0, 1]), [-2.3, 3.6] with the 2/3 rule instead, and +-3e6 with neither
-      (``filter_rate=0``). With
-      ``F = 0`` and f made of modes below ~0.6 k_max the scheme gives the heat
-      solution to rounding error.
+      (Fourier multipliers ``exp(L dt)``), so they set no step limit.
+    * Filter (:func:`exponential_filter_rate`, on unless ``filter_rate=0``),
+      instead of 2/3-rule dealiasing: at ``sigma = 0`` (Eq. 8) and
+      ``sigma = 0.01`` the exact u(., 0) = f(X(1)) has fronts far thinner than
+      dx = 1/128 (neighbouring characteristics end in different sinks of F).
+      On the default :func:`paper_problem` (seed 0) u(., 0) without the filter
+      reaches |u| ~ 1e20 at sigma = 0 and ~1e15 at sigma = 0.01; with it, it
+      stays in [-0.86, 0.97] (exact: within f's [-1, 1]). At sigma = 0.1 the
+      diffusion already damps those modes and the filter changes u by 5e-6.
+      Its price: over t in [0, 1] a mode of wavenumber |k| (cycles per unit,
+      grid n = 128) is multiplied by 0.998 at |k| = 40, 0.32 at 48, 0.007 at
+      50, so a solution carrying modes above ~44 is wrong by their amplitude
+      even where F is smooth (tests/test_pde.py measures it).
     * Convection: explicit, :class:`ETDRK4`, 4th order in time. As for RK4 its
       stability interval on the imaginary axis is |lambda dt| <= 2.83, and
-      |lambda| <= 2 pi (max|F_1| + max|F_2|) n/2: 1.2 for n = 128, dt = 1e-3 and
-      the paper problem's max|F_i| ~ 1.5, so ``sigma = 0`` is stable with margin.
+      |lambda| <= 2 pi (max|F_1| + max|F_2|) n/2: 1.5 for n = 128, dt = 1e-3 and
+      the paper problem's max|F_i| ~ 2, so ``sigma = 0`` is stable with margin.
       A ``dt`` beyond that bound raises :class:`~enresnet.errors.ConfigError`.
+      Each time slice of F is stepped with that slice's field.
 
-    The exact solution obeys min f <= u <= max f. F must be resolved by the
-    grid (see :func:`paper_problem`); if u leaves that band by more than half
-    the range of f, :class:`UnresolvedSolutionError` is raised rather than
-    returning oscillations. ``dt`` is rounded so that whole steps reach t = 0.
+    With ``F = 0`` and f made of modes below ~0.6 k_max the scheme gives the heat
+    solution to rounding error. The exact solution obeys min f <= u <= max f.
+    F must be resolved by the grid (see :func:`paper_problem`); if u leaves
+    that band by more than half the range of f,
+    :class:`UnresolvedSolutionError` is raised rather than returning
+    oscillations. ``dt`` is rounded so that whole steps reach t = 0 and each
+    time slice of F gets the same number of steps.
     """
     n = problem.grid
-    steps = max(1, round(1.0 / dt))
+    steps = problem.whole_steps(dt)
     dt = 1.0 / steps
     _check_time_step(problem, dt)
     k1, k2 = angular_wavenumbers(n)
     linear = -0.5 * sigma**2 * (k1**2 + k2**2) - exponential_filter_rate(n, filter_rate)
     scheme = ETDRK4(linear, dt)
-    f1, f2 = problem.velocity
     derivative = derivative_symbols(n)
-
-    def convection(v_hat: np.ndarray) -> np.ndarray:
-        g1, g2 = fft.irfft2(derivative * v_hat, s=(n, n))
-        return fft.rfft2(f1 * g1 + f2 * g2)
+    per_slice = steps // problem.slices
 
     v_hat = fft.rfft2(problem.terminal)
-    for _ in range(steps):
-        v_hat = scheme.step(v_hat, convection)
+    for f1, f2 in problem.velocity[::-1]:  # reversed time: the last slice of t comes first
+
+        def convection(v_hat: np.ndarray, f1: np.ndarray = f1, f2: np.ndarray = f2) -> np.ndarray:
+            g1, g2 = fft.irfft2(derivative * v_hat, s=(n, n))
+            return fft.rfft2(f1 * g1 + f2 * g2)
+
+        for _ in range(per_slice):
+            v_hat = scheme.step(v_hat, convection)
     u = fft.irfft2(v_hat, s=(n, n))
     _check_maximum_principle(u, problem.terminal, sigma)
     return u
 
 
 def _check_time_step(problem: Problem, dt: float) -> None:
-    fastest = np.pi * problem.grid * np.abs(problem.velocity).max(axis=(1, 2)).sum()  # max |2 pi k . F|
+    fastest = np.pi * problem.grid * np.abs(problem.velocity).max(axis=(2, 3)).sum(axis=1).max()  # max |2 pi k . F|
     if fastest * dt > RK4_IMAGINARY_AXIS_LIMIT:
         raise ConfigError(
             f"dt={dt:g} is unstable for convection on a {problem.grid}-point grid with this velocity "
@@ -271,7 +316,7 @@ def _check_maximum_principle(u: np.ndarray, terminal: np.ndarray, sigma: float) 
         raise UnresolvedSolutionError(
             f"u(., 0) at sigma={sigma} spans [{u.min():.3g}, {u.max():.3g}] but the maximum principle bounds it "
             f"by f's range [{low:.3g}, {high:.3g}]: the velocity field is too rough for this grid; use a coarser "
-            f"velocity mesh (e.g. --velocity-mesh 8) or a larger sigma"
+            f"velocity mesh (e.g. --velocity-mesh 8) or a larger sigma, and keep the filter on"
         )
 
 
@@ -327,18 +372,20 @@ def feynman_kac_estimate(
     interpolation bias.
     """
     rng = np.random.default_rng(rng)
-    steps = max(1, round(1.0 / dt))
+    steps = problem.whole_steps(dt)
     dt = 1.0 / steps
-    velocity = PeriodicBilinear(np.moveaxis(problem.velocity, 0, -1))
+    per_slice = steps // problem.slices
+    velocities = [PeriodicBilinear(np.moveaxis(field, 0, -1)) for field in problem.velocity]
     terminal = PeriodicBilinear(problem.terminal)
     starts = np.repeat(np.asarray(points, dtype=float), num_paths, axis=0)  # point p owns rows p*M .. p*M+M-1
     totals = np.zeros(len(starts))
     for begin in range(0, len(starts), chunk):
         x = starts[begin : begin + chunk].copy()
-        for _ in range(steps):
-            x += velocity(x) * dt
-            if sigma:
-                x += sigma * np.sqrt(dt) * rng.standard_normal(x.shape)
+        for velocity in velocities:
+            for _ in range(per_slice):
+                x += velocity(x) * dt
+                if sigma:
+                    x += sigma * np.sqrt(dt) * rng.standard_normal(x.shape)
         totals[begin : begin + chunk] = terminal(x)
     return totals.reshape(len(points), num_paths).mean(axis=1)
 
