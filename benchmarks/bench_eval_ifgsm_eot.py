@@ -4,13 +4,12 @@ Ours is ``enresnet.attacks.IFGSM(steps=20, eot_samples=5)`` (eps 8/255, alpha
 2/255, start at x), whose 5 draws go through the model as one batch; the
 baseline is ``torchattacks.EOTPGD(steps=20, eot_iter=5, random_start=False)``,
 the same attack with a Python loop of 5 forward/backward passes per step. Both
-run the model in eval mode. EOT only means something for a noisy model, so the
+run the model in eval mode; ours on the library's model (an En_n ResNet as one
+network), the baseline on the loop over its n separate networks. EOT only means something for a noisy model, so the
 models default to the noise-injected ResNet20 (En1), En5ResNet20 and WRN-34-10
 (En1; huge: on a CPU give it a tiny batch and one iteration). ``--eot-batch``
 sets ours' ``eot_batch`` (replicas per forward pass; default: all 5 at once).
 """
-
-import copy
 
 import common
 import torchattacks
@@ -22,10 +21,10 @@ EPS, ALPHA, STEPS, DRAWS = 8 / 255, 2 / 255, 20, 5
 
 
 def attack_pair(name, args, device):
-    """Ours and torchattacks on two copies of one model (ours possibly vectorised)."""
+    """Ours and torchattacks on one model's weights (the baseline: an En_n ResNet as its member loop)."""
     model = create_model(name, num_classes=common.NUM_CLASSES).to(device).eval()
-    reference = copy.deepcopy(model)
-    label = name + common.vectorize(model, args.vectorize)
+    reference = common.loop_model(model).eval()
+    label = name
     if args.eot_batch is not None:
         label += f" (eot_batch={args.eot_batch})"
     ours = IFGSM(

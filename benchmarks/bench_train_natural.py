@@ -7,7 +7,7 @@ and WRN-34-10 (huge: on a CPU give it a tiny batch and one iteration).
 """
 
 import common
-from training import training_pair
+from training import add_speed_options, training_pair
 
 if __name__ == "__main__":
     common.run(
@@ -15,4 +15,5 @@ if __name__ == "__main__":
         __doc__,
         "resnet20,en5_resnet20,wrn34_10",
         lambda name, args, device: training_pair("natural", name, args, device),
+        add_speed_options,
     )

@@ -9,7 +9,7 @@ one iteration).
 """
 
 import common
-from training import training_pair
+from training import add_speed_options, training_pair
 
 if __name__ == "__main__":
     common.run(
@@ -17,4 +17,5 @@ if __name__ == "__main__":
         __doc__,
         "resnet20,en5_resnet20,wrn34_10",
         lambda name, args, device: training_pair("pgd", name, args, device),
+        add_speed_options,
     )

@@ -29,6 +29,7 @@ process, and prints one Markdown table row per model.
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import math
 import os
@@ -44,7 +45,7 @@ from typing import ClassVar
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from enresnet.models import Ensemble
+from enresnet.models import EnResNet
 
 Workload = Callable[[torch.Tensor, torch.Tensor], object]
 """One benchmarked call on a batch ``(images, labels)``; its result is ignored."""
@@ -83,9 +84,6 @@ def parse_args(
     )
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--models", default=default_models, help=f"comma-separated names (default: {default_models})")
-    parser.add_argument(
-        "--vectorize", action="store_true", help="ours runs En_n members in one vmapped call (Ensemble.vectorize)"
-    )
     if add_options is not None:
         add_options(parser)
     args = parser.parse_args()
@@ -109,12 +107,9 @@ def synthetic_batch(batch_size: int, device: torch.device) -> tuple[torch.Tensor
     return x, y
 
 
-def vectorize(model: torch.nn.Module, enabled: bool) -> str:
-    """Switch on the vectorised member forward of an En_n ensemble; returns a label suffix."""
-    if enabled and isinstance(model, Ensemble) and len(model) > 1:
-        model.vectorize = True
-        return " (vmap)"
-    return ""
+def loop_model(model: torch.nn.Module) -> torch.nn.Module:
+    """A baseline's copy of ``model``: an En_n ResNet as the loop over its n separate networks."""
+    return model.as_ensemble() if isinstance(model, EnResNet) else copy.deepcopy(model)
 
 
 # ---------------------------------------------------------------- measuring

@@ -1,45 +1,61 @@
 """The two sides of the training benchmarks: the library's trainer step and a literal baseline.
 
-* Ours: :class:`enresnet.train.Trainer` built from a config on a tiny synthetic
-  dataset (only to construct it), stepped with ``Trainer._train_step(x, y)``:
-  the code path of every training step of ``enresnet train`` (objective,
-  attack, loss, SGD step, running metrics).
-* Baseline: the paper's training written literally, with the same SGD settings
-  and a copy of the same initial weights: for each member its logits from its
-  own forward pass, their average, cross-entropy, backward, step. For PGD
-  training (Algorithm 1) the adversarial batch comes from a plain PGD loop over
-  the same per-member forward.
+* Ours: :meth:`enresnet.train.Trainer.train_step` of a trainer built from a
+  config (a tiny synthetic dataset, only to construct it; nothing is written to
+  disk): the code path of every step of ``enresnet train`` (objective, attack,
+  loss, SGD step, running sums), with the device's speed defaults unless
+  ``--amp``/``--channels-last``/``--capture`` say otherwise.
+* Baseline: the paper's training written literally, as the authors' code does
+  it, with the same SGD settings and a copy of the same initial weights: fp32,
+  for each member its logits from its own forward pass, their average,
+  cross-entropy, backward, step. For PGD training (Algorithm 1) the adversarial
+  batch comes from a plain PGD loop over the same per-member forward.
 """
 
 from __future__ import annotations
 
-import copy
-import tempfile
+import argparse
 
 import torch
 import torch.nn.functional as F
-from common import Pair, synthetic_batch, vectorize
+from common import Pair, loop_model, synthetic_batch
 from torch import nn
 
 from enresnet.config import validate
 from enresnet.models import Ensemble
 from enresnet.train import Trainer
 
+SWITCHES = {"auto": "auto", "on": True, "off": False}
 
-def make_trainer(method: str, name: str, batch_size: int, device: torch.device) -> Trainer:
-    """A trainer of model ``name`` with the paper's defaults (SGD, Algorithm 1's attack).
 
-    Its run directory is removed once it is built: ``_train_step`` never writes there.
-    """
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """``--amp``, ``--channels-last``, ``--capture``: ours' ``train.*`` keys (default: the device's choice)."""
+    for flag in ("amp", "channels-last", "capture"):
+        parser.add_argument(f"--{flag}", choices=sorted(SWITCHES), default="auto", help=f"ours' train.{flag}")
+
+
+def speed_overrides(args: argparse.Namespace) -> dict:
+    amp = {"auto": "auto", "on": "bf16", "off": "none"}[args.amp]
+    return {"amp": amp, "channels_last": SWITCHES[args.channels_last], "capture": SWITCHES[args.capture]}
+
+
+def make_trainer(method: str, name: str, batch_size: int, device: torch.device, speed: dict | None = None) -> Trainer:
+    """A trainer of model ``name`` with the paper's defaults (SGD, Algorithm 1's attack); no run directory."""
     config = validate(
         {
             "model": {"name": name},
             "data": {"name": "synthetic", "val_size": 0, "options": {"num_samples": 2}},
-            "train": {"method": method, "batch_size": batch_size, "device": str(device), "epochs": 1},
+            "train": {"method": method, "batch_size": batch_size, "device": str(device), "epochs": 1, **(speed or {})},
         }
     )
-    with tempfile.TemporaryDirectory(prefix="enresnet-bench-") as run_dir:
-        return Trainer(config, run_dir, quiet=True)
+    return Trainer(config)
+
+
+def speed_label(trainer: Trainer) -> str:
+    """The resolved speed options, for the table: e.g. ``[bf16, NHWC, graph]``."""
+    on = [name for name, flag in (("bf16", trainer.speed.bf16), ("NHWC", trainer.speed.channels_last),
+                                  ("graph", trainer.speed.capture)) if flag]
+    return f" [{', '.join(on) or 'fp32'}]"
 
 
 def members(model: nn.Module) -> list[nn.Module]:
@@ -51,7 +67,7 @@ class LiteralTraining:
     """The baseline: per-member forward passes, averaged logits, CE, SGD (and Algorithm 1's PGD)."""
 
     def __init__(self, model: nn.Module, config: dict) -> None:
-        self.model = copy.deepcopy(model)
+        self.model = loop_model(model).to(memory_format=torch.contiguous_format)
         self.members = members(self.model)
         train = config["train"]
         self.attack = config["attack"]
@@ -73,7 +89,7 @@ class LiteralTraining:
     def pgd(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Algorithm 1: uniform random start in the eps-ball, ``steps`` signed-gradient steps, clip."""
         eps, alpha = self.attack["eps"], self.attack["alpha"]
-        x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
         for _ in range(self.attack["steps"]):
             x_adv.requires_grad_(True)
             loss = F.cross_entropy(self.logits(x_adv), y)
@@ -99,10 +115,12 @@ class LiteralTraining:
 
 def training_pair(method: str, name: str, args, device: torch.device) -> tuple[Pair, str]:
     """Ours (the trainer's step) and the literal baseline for ``method`` ("natural" or "pgd")."""
-    trainer = make_trainer(method, name, args.batch_size, device)
+    trainer = make_trainer(method, name, args.batch_size, device, speed_overrides(args))
     baseline = LiteralTraining(trainer.model, trainer.config)
-    label = name + vectorize(trainer.model, args.vectorize)
-    pair = Pair(ours=trainer._train_step, baseline=baseline.step if method == "natural" else baseline.pgd_step)
+    pair = Pair(ours=trainer.train_step, baseline=baseline.step if method == "natural" else baseline.pgd_step)
     for step in (pair.ours, pair.baseline):
         step(*synthetic_batch(1, device))  # creates the SGD momentum buffers before any measured call
-    return pair, label
+    if trainer.graphed_step is not None:  # its eager warm-up calls and the recording, before any measured call
+        for _ in range(trainer.graphed_step.warmup + 1):
+            pair.ours(*synthetic_batch(args.batch_size, device))
+    return pair, name + speed_label(trainer)

@@ -9,11 +9,12 @@ from enresnet.models import EnResNet, Ensemble, NoiseInjection, create_model, no
 from enresnet.models.resnet import cifar_resnet
 
 
-def loop_and_fused(n: int, **kwargs) -> tuple[Ensemble, EnResNet]:
+def loop_and_fused(n: int, execution: str = "grouped", **kwargs) -> tuple[Ensemble, EnResNet]:
     """A loop of n separately built ResNet8s and the fused model loaded from its state dict."""
     loop = Ensemble([cifar_resnet(8, num_classes=5, noise_coef=0.1, **kwargs) for _ in range(n)])
     fused = create_model(f"en{n}_resnet8", num_classes=5, **kwargs)
     fused.load_state_dict(loop.state_dict())
+    fused.execution = execution
     return loop, fused
 
 
@@ -22,11 +23,12 @@ def close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
     return bool((a - b).abs().max() <= tol * max(b.abs().max().item(), 1e-12))
 
 
+@pytest.mark.parametrize("execution", ["grouped", "loop"])
 @pytest.mark.parametrize("n", [1, 2, 5])
 @pytest.mark.parametrize("train", [False, True])
 @pytest.mark.parametrize("std_mode", ["tensor", "sample"])
-def test_logits_gradients_and_statistics_equal_the_loop_without_noise(n, train, std_mode):
-    loop, fused = loop_and_fused(n, std_mode=std_mode)
+def test_logits_gradients_and_statistics_equal_the_loop_without_noise(execution, n, train, std_mode):
+    loop, fused = loop_and_fused(n, execution, std_mode=std_mode)
     loop.train(train)
     fused.train(train)
     x = torch.rand(6, 3, 12, 12)
@@ -72,9 +74,22 @@ def test_noise_std_is_per_member():
             assert 0.95 < (added[:, channels].std() / expected).item() < 1.05, (std_mode, member)
 
 
-def test_noise_has_the_loops_distribution_per_member():
+def test_auto_execution_is_the_loop_on_a_cpu():
+    loop, fused = loop_and_fused(3, "auto")
+    calls = []
+    fused._template.register_forward_hook(lambda *args: calls.append(1))
+    with torch.no_grad():
+        fused(torch.rand(2, 3, 12, 12))
+    assert len(calls) == 3
+    fused.execution = "fast"
+    with pytest.raises(ValueError, match="execution must be one of"):
+        fused(torch.rand(2, 3, 12, 12))
+
+
+@pytest.mark.parametrize("execution", ["grouped", "loop"])
+def test_noise_has_the_loops_distribution_per_member(execution):
     torch.manual_seed(0)
-    loop, fused = loop_and_fused(2)
+    loop, fused = loop_and_fused(2, execution)
     with torch.no_grad():  # member 1's blocks output 20x larger values: its std must not leak into member 0
         loop.members[1].conv1.weight.mul_(20)
         fused.load_state_dict(loop.state_dict())
@@ -110,7 +125,7 @@ def test_checkpoints_round_trip_between_loop_and_fused(tmp_path):
     fresh_loop.load_state_dict(rebuilt.state_dict())
     with torch.no_grad(), noise_disabled(rebuilt), noise_disabled(fresh_loop), noise_disabled(fused):
         rebuilt.eval(), fresh_loop.eval(), fused.eval()
-        assert torch.equal(rebuilt(x), fused(x))
+        assert close(rebuilt(x), fused(x))
         assert close(fresh_loop(x), fused(x))
 
 
@@ -147,13 +162,15 @@ def literal_pgd_training_step(model: Ensemble, optimizer, x, y, eps, alpha, step
     optimizer.step()
 
 
-def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop():
+@pytest.mark.parametrize("execution", ["grouped", "loop"])
+def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop(execution):
     from helpers import tiny_config
 
     from enresnet.train import Trainer
 
     config = tiny_config(model={"name": "en3_resnet8", "noise_coef": 0.0}, train={"method": "pgd"})
     trainer = Trainer(config)
+    trainer.model.execution = execution
     loop = trainer.model.as_ensemble()
     cfg = config["train"]
     optimizer = torch.optim.SGD(loop.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
@@ -170,3 +187,18 @@ def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop():
     for key, value in loop_state.items():  # parameters are O(1): 1e-5 absolute
         assert (fused_state[key].double() - value.double()).abs().max() <= 1e-5, key
     assert any(not torch.equal(fused_state[k], v) for k, v in Trainer(config).model.state_dict().items())
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_member_std_equals_the_std_over_each_members_channels(pooled, channels_last, per_sample):
+    from enresnet.models.noise import member_std, pooled_member_std
+
+    x = torch.randn(6, 12, 5, 5) * torch.tensor([1.0] * 4 + [10.0] * 4 + [0.1] * 4).view(1, 12, 1, 1) + 3
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    got = (pooled_member_std if pooled else member_std)(x.contiguous(memory_format=layout), 3, per_sample)
+    groups = x.view(6, 3, 4, 5, 5)
+    expected = groups.flatten(2).std(dim=2) if per_sample else groups.std(dim=(0, 2, 3, 4)).view(1, 3)
+    assert got.shape == expected.shape
+    assert close(got, expected)

@@ -11,6 +11,15 @@ The function is that of a loop over n separate networks
 logits equal the loop's up to float rounding, with noise on every member draws
 its own noise with its own std, as in the loop.
 
+How the members run (``execution``) is chosen by device: ``"grouped"`` (the
+grouped convolutions, one kernel per layer for all members) is the fast way on
+a GPU; on a CPU the grouped convolution of the first stage is several times
+slower than the members' own convolutions (docs/benchmarks.md), so there
+``"auto"`` runs the members one after the other (``"loop"``), each through a
+parameter-free template network with views of its slice of the fused tensors
+(:func:`torch.func.functional_call`). Both compute the same function on the
+same tensors; gradients and BatchNorm statistics land in the fused tensors.
+
 One checkpoint format: :meth:`state_dict` speaks the loop's layout
 (``members.<i>.<layer>``, plus ``weights``), and :meth:`load_state_dict` takes
 it, so loop checkpoints load into the fused model and back. Member i's tensor
@@ -25,10 +34,13 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from .ensemble import Ensemble
 from .noise import NoiseInjection
 from .resnet import PreActResNet
+
+EXECUTIONS = ("auto", "grouped", "loop")
 
 SHARED = ("input_mean", "input_std")
 """Tensors every member holds the same copy of (besides 0-dim counters)."""
@@ -44,6 +56,10 @@ class EnResNet(PreActResNet):
     def __init__(self, *args, members: int, **kwargs) -> None:
         super().__init__(*args, members=members, **kwargs)
         self._member_args = (args, kwargs)
+        with torch.device("meta"):  # structure only: every tensor is supplied at call time
+            object.__setattr__(self, "_template", PreActResNet(*args, **kwargs))
+        self.execution = "auto"
+        """How the members run: "grouped", "loop", or "auto" (grouped on CUDA, loop on CPU); see module doc."""
         self.register_buffer("weights", torch.full((members,), 1.0 / members))
         self.register_state_dict_post_hook(_to_member_layout)
         self.register_load_state_dict_pre_hook(_from_member_layout)
@@ -58,16 +74,44 @@ class EnResNet(PreActResNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.combine(self.member_logits(x))
 
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of every member, (members, batch, classes), computed as :attr:`execution` says."""
+        if self.execution not in EXECUTIONS:
+            raise ValueError(f"EnResNet.execution must be one of {EXECUTIONS}, got {self.execution!r}")
+        loop = self.execution == "loop" or (self.execution == "auto" and x.device.type != "cuda")
+        if not loop or self.num_members == 1:
+            return super().member_logits(x)
+        template = self._synced_template()
+        return torch.stack([functional_call(template, self._member_tensors(i), (x,)) for i in range(len(self))])
+
+    def _synced_template(self) -> PreActResNet:
+        """The template network with this model's train/eval mode and noise switches."""
+        template = self._template.train(self.training)
+        for mine, theirs in zip(_noise_modules(self), _noise_modules(template)):
+            theirs.enabled = mine.enabled
+        return template
+
+    def _member_tensors(self, i: int) -> dict[str, torch.Tensor]:
+        """Member ``i``'s parameters and buffers: views of its rows of the fused tensors."""
+        tensors = {}
+        for name, tensor in (*self.named_parameters(), *self.named_buffers()):
+            if name == "weights":
+                continue
+            if _is_shared(name, tensor):  # counters advance once per forward, not once per member
+                tensors[name] = tensor if i == 0 or tensor.dim() else tensor.clone()
+            else:
+                tensors[name] = tensor.chunk(len(self))[i]
+        return tensors
+
     def as_ensemble(self) -> Ensemble:
         """The same model as a loop over n separate networks (an :class:`Ensemble`; a copy with the same
         weights, train/eval mode and noise switches)."""
         args, kwargs = self._member_args
         loop = Ensemble([PreActResNet(*args, **kwargs) for _ in range(self.num_members)])
         loop.load_state_dict(self.state_dict())
-        switches = [m.enabled for m in self.modules() if isinstance(m, NoiseInjection)]
         for member in loop.members:
-            for module, enabled in zip([m for m in member.modules() if isinstance(m, NoiseInjection)], switches):
-                module.enabled = enabled
+            for mine, theirs in zip(_noise_modules(self), _noise_modules(member)):
+                theirs.enabled = mine.enabled
         return loop.to(self.weights.device).train(self.training)
 
     def fused_names(self) -> list[str]:
@@ -111,6 +155,10 @@ class EnResNet(PreActResNet):
             parts = [out.pop(key) for key in keys]
             out[prefix + name] = parts[0] if _is_shared(name, parts[0]) else torch.cat(parts)
         return out
+
+
+def _noise_modules(model: nn.Module) -> list[NoiseInjection]:
+    return [m for m in model.modules() if isinstance(m, NoiseInjection)]
 
 
 def _to_member_layout(module: EnResNet, state_dict: dict, prefix: str, local_metadata: dict) -> None:
