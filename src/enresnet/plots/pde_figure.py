@@ -20,7 +20,8 @@ def _letter(index: int) -> str:
 
 def _numbers(field: np.ndarray) -> str:
     r = regularity(field)
-    return f"TV {r['total_variation']:.2f}, max$|\\nabla u|$ {r['max_grad']:.0f}\nrange [{field.min():.2f}, {field.max():.2f}]"
+    grad = f"max$|\\nabla u|$ {r['max_grad']:.0f}"
+    return f"TV {r['total_variation']:.2f}, {grad}\nrange [{field.min():.2f}, {field.max():.2f}]"
 
 
 def plot_pde_solutions(terminal: np.ndarray, solutions: Mapping[float, np.ndarray], path: str | Path) -> Path:
