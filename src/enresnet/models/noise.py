@@ -96,7 +96,8 @@ class NoiseInjection(nn.Module):
                 return x.std()
             return x.flatten(1).std(dim=1).view(n, 1, 1, 1)
         std = member_std(x, self.members, per_sample=self.std_mode == "sample")  # (N or 1, members)
-        return std.repeat_interleave(c // self.members, dim=1).view(std.shape[0], c, 1, 1)
+        rows = std.shape[0]  # expand, not repeat_interleave: nothing read back (CUDA-graph safe)
+        return std.view(rows, self.members, 1).expand(rows, self.members, c // self.members).reshape(rows, c, 1, 1)
 
     def extra_repr(self) -> str:
         members = f", members={self.members}" if self.members > 1 else ""
