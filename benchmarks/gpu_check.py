@@ -9,8 +9,9 @@
    against the member loop). The capture tests skip without CUDA.
 2. The PGD-10 training step (Algorithm 1) at ``--batch-size``: the literal member loop
    (fp32, one forward per member, as the authors' code) against the trainer's
-   ``train_step``, for ResNet20, En5ResNet20 (four variants: fused fp32 eager, + bf16 and
-   channels_last, + CUDA graph = the device default) and WRN-34-10 (default). Times are
+   ``train_step``, for ResNet20, En5ResNet20 (variants: fused fp32 eager, + bf16 and
+   channels_last, fp32 + CUDA graph, bf16 + graph in NCHW, and the device default: bf16,
+   channels_last and the graph) and WRN-34-10 (default). Times are
    medians of interleaved calls in this process (``common.compare``); ratio = literal / ours.
 3. A real epoch: ``Trainer.fit`` of En5ResNet20 for one epoch on 50,000 CIFAR-shaped
    synthetic images (45k/5k, batch 128, paper defaults and the device's speed defaults)
@@ -45,6 +46,8 @@ SMOKE = {"models": ["resnet8", "en2_resnet8"], "ensemble": "en2_resnet8", "epoch
 VARIANTS = {  # ours' train.* keys for the ensemble's extra rows; the device default comes last
     "fp32 eager": {"amp": "none", "channels_last": False, "capture": False},
     "bf16 + NHWC eager": {"amp": "bf16", "channels_last": True, "capture": False},
+    "fp32 + graph": {"amp": "none", "channels_last": False, "capture": True},
+    "bf16 + graph (NCHW)": {"amp": "bf16", "channels_last": False, "capture": True},
 }
 
 
@@ -77,6 +80,8 @@ def step_rows(args: argparse.Namespace, sizes: dict, device: torch.device) -> li
     x, y = common.synthetic_batch(args.batch_size, device)
     for name in sizes["models"]:
         variants = dict(VARIANTS) if name == sizes["ensemble"] else {}
+        if device.type != "cuda":
+            variants = {k: v for k, v in variants.items() if not v["capture"]}
         variants["device default"] = {}
         baseline = None
         for label, speed in variants.items():

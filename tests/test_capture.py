@@ -24,10 +24,19 @@ def cuda_config(**train):
     )
 
 
+@pytest.fixture
+def deterministic_kernels():
+    """Deterministic cuDNN kernels: a sign-gradient attack turns any rounding difference into a step of alpha."""
+    flags = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    yield
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = flags
+
+
 @pytest.mark.parametrize("amp", ["none", "bf16"])
-def test_captured_steps_equal_eager_steps_without_noise(amp):
+def test_captured_steps_equal_eager_steps_without_noise(amp, deterministic_kernels):
     captured = Trainer(cuda_config(amp=amp, capture=True))
     eager = Trainer(cuda_config(amp=amp, capture=False))
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
     for (name, a), b in zip(captured.model.state_dict().items(), eager.model.state_dict().values()):
         assert torch.equal(a, b), name  # same seed, same initial weights
     torch.manual_seed(0)
@@ -86,7 +95,9 @@ def test_a_captured_run_checkpoints_and_reloads(tmp_path):
     assert len(metrics) == 2 and trainer.graphed_step.captures >= 1
     assert all(m["train_loss"] == m["train_loss"] for m in metrics)  # finite, read back once per epoch
     reloaded = load_model(tmp_path / "run" / "last", device="cuda").eval()
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
     trainer.model.eval()
     x = torch.rand(8, 3, 16, 16, device="cuda")
-    with torch.no_grad(), noise_disabled(reloaded), noise_disabled(trainer.model):
-        assert torch.allclose(reloaded(x), trainer.model(x).float(), atol=1e-5)
+    with torch.no_grad(), noise_disabled(reloaded), noise_disabled(trainer.model):  # NCHW vs NHWC kernels
+        assert torch.allclose(reloaded(x), trainer.model(x), atol=1e-3)

@@ -168,7 +168,7 @@ def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop(execution):
 
     from enresnet.train import Trainer
 
-    config = tiny_config(model={"name": "en3_resnet8", "noise_coef": 0.0}, train={"method": "pgd"})
+    config = tiny_config(model={"name": "en3_resnet8", "noise_coef": 0.0}, train={"method": "pgd", "device": "cpu"})
     trainer = Trainer(config)
     trainer.model.execution = execution
     loop = trainer.model.as_ensemble()
@@ -189,16 +189,17 @@ def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop(execution):
     assert any(not torch.equal(fused_state[k], v) for k, v in Trainer(config).model.state_dict().items())
 
 
-@pytest.mark.parametrize("pooled", [False, True])
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("per_sample", [False, True])
-def test_member_std_equals_the_std_over_each_members_channels(pooled, channels_last, per_sample):
-    from enresnet.models.noise import member_std, pooled_member_std
+@pytest.mark.parametrize("std_mode", ["tensor", "sample"])
+def test_member_std_equals_the_std_over_each_members_channels(channels_last, std_mode):
+    from enresnet.models.noise import from_member_view, member_view
 
     x = torch.randn(6, 12, 5, 5) * torch.tensor([1.0] * 4 + [10.0] * 4 + [0.1] * 4).view(1, 12, 1, 1) + 3
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    got = (pooled_member_std if pooled else member_std)(x.contiguous(memory_format=layout), 3, per_sample)
-    groups = x.view(6, 3, 4, 5, 5)
-    expected = groups.flatten(2).std(dim=2) if per_sample else groups.std(dim=(0, 2, 3, 4)).view(1, 3)
-    assert got.shape == expected.shape
-    assert close(got, expected)
+    x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    got = NoiseInjection(0.1, std_mode, members=3).scale(x)
+    groups = x.contiguous().view(6, 3, 4, 5, 5)
+    expected = groups.flatten(2).std(dim=2) if std_mode == "sample" else groups.std(dim=(0, 2, 3, 4)).view(1, 3)
+    assert got.shape == ((6 if std_mode == "sample" else 1), 1, 3, 1)
+    assert close(got.view(expected.shape), expected)
+    back = from_member_view(member_view(x, 3), x)
+    assert torch.equal(back, x) and back.stride() == x.stride()

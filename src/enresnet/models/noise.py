@@ -31,38 +31,27 @@ from torch import nn
 STD_MODES = ("tensor", "sample")
 
 
-def member_std(x: torch.Tensor, members: int, per_sample: bool) -> torch.Tensor:
-    """Unbiased std of each member's channels of ``x`` (N, C, H, W): shape (1, members), or (N, members).
+def member_view(x: torch.Tensor, members: int) -> torch.Tensor:
+    """A 4-D view (N, A, members, B) of ``x`` (N, C, H, W) whose [:, :, j, :] holds member j's channels.
 
-    The whole-tensor std of each member is, on a CPU, that member's channel
-    slice's ``std()`` (the loop's own arithmetic; a full reduction is several
-    times faster there than a reduction along a dimension). On a GPU, and per
-    sample, it is pooled from contiguous rows of the tensor's memory layout —
-    (sample, member) rows of C/members x H x W values in NCHW, (sample, pixel,
-    member) rows of C/members values in channels_last — whose means and biased
-    variances combine exactly: var = sum_r K (v_r + (m_r - m)^2) / (count - 1)
-    over rows r of K values. One kernel for all members.
+    NCHW: (N, 1, members, C/members x H x W); channels_last: (N, H x W, members,
+    C/members). A view in both layouts, so a reduction over dims (0, 1, 3) is a
+    member's whole tensor, in one kernel.
     """
-    if not per_sample and x.device.type == "cpu":
-        return torch.stack([part.std() for part in x.chunk(members, dim=1)]).view(1, members)
-    return pooled_member_std(x, members, per_sample)
-
-
-def pooled_member_std(x: torch.Tensor, members: int, per_sample: bool) -> torch.Tensor:
-    """:func:`member_std` pooled from row statistics (one kernel for all members)."""
     n, c, h, w = x.shape
-    k = c // members
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        rows = x.permute(0, 2, 3, 1).reshape(n, h * w, members, k)  # a view: channels are innermost
-        var, mean = torch.var_mean(rows, dim=3, correction=0)  # (N, HW, members)
-        var, mean = var.transpose(1, 2), mean.transpose(1, 2)  # (N, members, HW)
-    else:
-        var, mean = torch.var_mean(x.reshape(n, members, k * h * w), dim=2, correction=0, keepdim=True)
-    pooled = (0, 2) if not per_sample else (2,)
-    group_mean = mean.mean(dim=pooled, keepdim=True)
-    count = k * h * w * (n if not per_sample else 1)
-    total = (var + (mean - group_mean).square()).mean(dim=pooled) * count  # sum of squared deviations
-    return (total / (count - 1)).sqrt().reshape(-1 if per_sample else 1, members)
+    if x.is_contiguous():
+        return x.view(n, 1, members, (c // members) * h * w)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).view(n, h * w, members, c // members)
+    return x.contiguous().view(n, 1, members, (c // members) * h * w)
+
+
+def from_member_view(view: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`member_view`: back to the (N, C, H, W) shape and memory layout of ``like``."""
+    n, c, h, w = like.shape
+    if view.shape[1] == 1:
+        return view.view(n, c, h, w)
+    return view.view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 class NoiseInjection(nn.Module):
@@ -85,19 +74,23 @@ class NoiseInjection(nn.Module):
         if not self.enabled or self.noise_coef == 0.0:
             return x
         if self.members == 1:
-            return x + self.noise_coef * self.scale(x) * torch.randn_like(x)
-        return torch.addcmul(x, self.noise_coef * self.scale(x), torch.randn_like(x))
-
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """The std of the noise, broadcastable to ``x`` (N, C, H, W): per member, whole tensor or per sample."""
-        n, c = x.shape[0], x.shape[1]
-        if self.members == 1:
             if self.std_mode == "tensor":
-                return x.std()
-            return x.flatten(1).std(dim=1).view(n, 1, 1, 1)
-        std = member_std(x, self.members, per_sample=self.std_mode == "sample")  # (N or 1, members)
-        rows = std.shape[0]  # expand, not repeat_interleave: nothing read back (CUDA-graph safe)
-        return std.view(rows, self.members, 1).expand(rows, self.members, c // self.members).reshape(rows, c, 1, 1)
+                scale = x.std()
+            else:
+                scale = x.flatten(1).std(dim=1).view(-1, *([1] * (x.dim() - 1)))
+            return x + self.noise_coef * scale * torch.randn_like(x)
+        view = member_view(x, self.members)
+        scale = self.scale(x, view)
+        return from_member_view(torch.addcmul(view, scale, torch.randn_like(view), value=self.noise_coef), x)
+
+    def scale(self, x: torch.Tensor, view: torch.Tensor | None = None) -> torch.Tensor:
+        """The std of each member's block output: (1, 1, members, 1), per sample (N, 1, members, 1).
+
+        Unbiased, over the member's whole tensor (or each sample's part of it),
+        as ``x_member.std()`` of a separate network; ``view`` is :func:`member_view` of ``x``.
+        """
+        view = member_view(x, self.members) if view is None else view
+        return view.std(dim=(0, 1, 3) if self.std_mode == "tensor" else (1, 3), keepdim=True)
 
     def extra_repr(self) -> str:
         members = f", members={self.members}" if self.members > 1 else ""
