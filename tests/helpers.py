@@ -15,11 +15,17 @@ from enresnet.models import NoiseInjection
 
 
 def tiny_config(**sections: dict[str, Any]) -> dict[str, Any]:
-    """A validated config for a tiny run on synthetic 16x16 images; ``sections`` override."""
+    """A validated config for a tiny run on synthetic 16x16 images; ``sections`` override.
+
+    fp32 in NCHW (``train.amp = "none"``, ``channels_last = false``): the tests check the
+    paper's arithmetic against references computed that way; the device defaults are
+    tested on their own.
+    """
     raw: dict[str, dict[str, Any]] = {
         "model": {"name": "en2_resnet8"},
         "data": {"name": "synthetic", "val_size": 64, "options": {"num_samples": 320, "size": 16, "noise": 0.2}},
-        "train": {"method": "natural", "epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": [100]},
+        "train": {"method": "natural", "epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": [100],
+                  "amp": "none", "channels_last": False},
         "attack": {"eps": 0.03, "alpha": 0.01, "steps": 2},
         "validation": {"batch_size": 64, "attack_steps": 2},
     }

@@ -125,6 +125,22 @@ def test_trainer_construction_and_public_step_write_nothing(tmp_path):
     assert (tmp_path / "run" / "last.safetensors").is_file()
 
 
+def test_speed_defaults_by_device():
+    from enresnet.errors import ConfigError
+    from enresnet.train.speed import cpu_has_native_bf16, resolve_speed_options
+
+    auto = tiny_config(train={"amp": "auto", "channels_last": "auto", "capture": "auto"})["train"]
+    cpu = resolve_speed_options(auto, torch.device("cpu"), distributed=False)
+    assert cpu.channels_last and not cpu.capture and cpu.bf16 == cpu_has_native_bf16()
+    cuda = resolve_speed_options(auto, torch.device("cuda"), distributed=False)
+    assert cuda.bf16 and cuda.channels_last and cuda.capture
+    assert not resolve_speed_options(auto, torch.device("cuda"), distributed=True).capture
+    pinned = dict(auto, amp="none", channels_last=False, capture=False)
+    assert resolve_speed_options(pinned, torch.device("cuda"), distributed=False) == type(cpu)(False, False, False, False)
+    with pytest.raises(ConfigError, match="needs a CUDA device"):
+        resolve_speed_options(dict(auto, capture=True), torch.device("cpu"), distributed=False)
+
+
 def test_fast_path_options_train_and_match_the_default_closely(tmp_path):
     """bf16 autocast and channels_last change the arithmetic, not the algorithm."""
     base = tiny_config(model={"name": "en1_resnet8", "noise_coef": 0.0}, train={"epochs": 1})

@@ -1,12 +1,17 @@
 """How a training step runs on its device: bf16 autocast, channels_last, CUDA-graph capture.
 
 The ``train.amp``, ``train.channels_last`` and ``train.capture`` keys default to
-``"auto"``: on a CUDA device all three are on (docs/benchmarks.md: the fused
-En_n network, bf16 and channels_last and the captured step together make the
-PGD-10 step of En5ResNet20 several times faster than the authors' loop); on a
-CPU all three are off: bf16 autocast is slower on CPUs without bf16 matrix
-units, channels_last gains nothing measurable there, and graphs are CUDA-only.
-Each key set to true or false overrides the choice.
+``"auto"``, chosen from measurements (docs/benchmarks.md):
+
+* CUDA: all three on. The fused En_n network, bf16, channels_last and the
+  captured step together make the PGD-10 step of En5ResNet20 7x faster than
+  the authors' loop on an H100.
+* CPU: channels_last on (oneDNN's NHWC convolutions: 1.3x on a ResNet20 PGD
+  step); bf16 autocast on where the CPU has native bf16 instructions
+  (AVX512-BF16 or AMX: 1.9x), off elsewhere (emulated bf16 is slower); no
+  graphs (CUDA only).
+
+Each key set to true or false (``amp``: ``"bf16"`` or ``"none"``) overrides the choice.
 
 Capture needs one process (no DDP: its gradient all-reduce is not recorded)
 and no ``train.compile`` (torch.compile has its own graphs).
@@ -32,11 +37,16 @@ class SpeedOptions:
     compile: bool
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when this CPU has bf16 matrix instructions (AVX512-BF16 or AMX), as oneDNN uses them."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def resolve_speed_options(train: dict[str, Any], device: torch.device, distributed: bool) -> SpeedOptions:
     """Turn the config's ``"auto"`` values into choices for ``device`` (see module doc)."""
     cuda = device.type == "cuda"
-    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and cuda)
-    channels_last = cuda if train["channels_last"] == "auto" else train["channels_last"]
+    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and (cuda or cpu_has_native_bf16()))
+    channels_last = True if train["channels_last"] == "auto" else train["channels_last"]
     if train["capture"] == "auto":
         capture = cuda and not distributed and not train["compile"]
     else:
