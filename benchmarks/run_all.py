@@ -3,12 +3,12 @@
 Each script runs in its own process, so every ratio is measured within one
 process. Small models get at least ``--iters`` timed calls per side, and more
 until ours has taken ``--min-seconds``. Per training script: ResNet20 and
-En5ResNet20 at ``--batch-size``, En5ResNet20 again with the vectorised member
-forward, then WRN-34-10 at ``--wrn-batch-size`` / ``--wrn-iters`` after a
+En5ResNet20 at ``--batch-size`` (the device's speed defaults), En5ResNet20 again
+in fp32 NCHW (``--amp off --channels-last off``), then WRN-34-10 at ``--wrn-batch-size`` / ``--wrn-iters`` after a
 single warm-up call (it is huge: on a CPU a tiny batch and one iteration is all
 that fits in minutes). The IFGSM^20 + EOT-5 evaluation (100 forward/backward
 passes per attacked batch) runs the noise-injected En1 ResNet20 and En5ResNet20
-at ``--eval-batch-size``, En5 again vectorised, En1 again with one noise draw
+at ``--eval-batch-size``, En1 again with one noise draw
 per forward pass (``eot_batch=1``), and the noise-injected WRN-34-10 at
 ``--wrn-eval-batch-size``. About 12 minutes on a quiet 2-core CPU.
 
@@ -57,13 +57,13 @@ def invocations(args: argparse.Namespace) -> list[list[str]]:
     runs = []
     for name in ("bench_train_natural.py", "bench_train_pgd.py"):
         small = script(name, args.batch_size, args.iters, args.warmup, args.min_seconds)
-        runs += [small + ["--models", "resnet20,en5_resnet20"], small + ["--models", "en5_resnet20", "--vectorize"]]
+        runs += [small + ["--models", "resnet20,en5_resnet20"],
+                 small + ["--models", "en5_resnet20", "--amp", "off", "--channels-last", "off"]]
         if not args.skip_wrn:
             runs.append(script(name, args.wrn_batch_size, args.wrn_iters, 1) + ["--models", "wrn34_10"])
     small = script("bench_eval_ifgsm_eot.py", args.eval_batch_size, args.iters, args.warmup, args.min_seconds)
     runs += [
         small + ["--models", "en1_resnet20,en5_resnet20"],
-        small + ["--models", "en5_resnet20", "--vectorize"],
         small + ["--models", "en1_resnet20", "--eot-batch", "1"],
     ]
     if not args.skip_wrn:
