@@ -22,7 +22,11 @@ class DatasetError(EnresnetError, RuntimeError):
 
 @dataclass
 class ImageDataset:
-    """Images (N, C, H, W) uint8 and labels (N,) int64, with class metadata."""
+    """Images (N, C, H, W) and labels (N,) int64, with class metadata.
+
+    Images are uint8 grey levels (every dataset on disk), or float32 pixels in
+    [0, 1] (tensors handed to :func:`enresnet.evaluate.evaluate`).
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -31,8 +35,11 @@ class ImageDataset:
     class_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+        if not (self.images.dtype == torch.uint8 or self.images.dtype == torch.float32) or self.images.dim() != 4:
+            raise ValueError(
+                f"images must be uint8 or float32 pixels in [0, 1], (N, C, H, W), got {self.images.dtype} "
+                f"{tuple(self.images.shape)}"
+            )
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(f"labels shape {tuple(self.labels.shape)} does not match {self.images.shape[0]} images")
         self.labels = self.labels.to(torch.int64)
@@ -63,8 +70,10 @@ def train_val_split(dataset: ImageDataset, val_size: int, seed: int = 0) -> tupl
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels -> float32 in [0, 1]."""
-    return images.float().div_(255.0)
+    """uint8 pixels -> float32 in [0, 1]; float32 pixels are returned as they are."""
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    return images
 
 
 def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
