@@ -28,6 +28,23 @@ def test_data():
 
 
 @pytest.fixture(scope="module")
+def large_test_data():
+    """Enough images for a noisy model's checks to have power (sanity module doc: ~200)."""
+    return load_dataset("synthetic", train=False, num_samples=240, **DATA)
+
+
+class ScaledLogits(nn.Module):
+    """logits x 1e4: the softmax saturates, the cross-entropy's gradient underflows to zero."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x) * 1e4
+
+
+@pytest.fixture(scope="module")
 def honest():
     return trained_linear()
 
@@ -55,9 +72,19 @@ def test_honest_deterministic_model_raises_no_flag(honest, test_data):
     assert sweep[-1] <= 5 < sweep[0] < 100
 
 
-def test_honest_noisy_model_raises_no_flag(honest_noisy, test_data):
-    checks = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST).run()
+def test_honest_noisy_model_raises_no_flag(honest_noisy, large_test_data):
+    checks = SanitySuite(honest_noisy, large_test_data, NOISY_BUDGET, FAST).run()
     assert set(flags(checks).values()) == {"ok"}  # transfer (noise-off surrogate) and EOT apply too
+
+
+def test_checks_on_too_few_images_say_so_instead_of_ok(honest_noisy, honest, test_data):
+    """48 images: a noisy model's comparisons allow ~30 points of slack; 10 images: even a
+    deterministic one's allow 20 points and the eps sweep cannot resolve 5%."""
+    noisy = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST).run()
+    assert set(flags(noisy).values()) == {"too few images"}
+    assert all(not c.conclusive and c.passed for c in noisy)
+    few = SanitySuite(honest, test_data.subset(torch.arange(10)), BUDGET, FAST).run()
+    assert flags(few)["eps-sweep"] == "too few images" and flags(few)["iterations"] == "too few images"
 
 
 def test_gradient_masked_model_is_flagged(honest, test_data):
@@ -69,18 +96,24 @@ def test_gradient_masked_model_is_flagged(honest, test_data):
     assert "accuracy at eps=0.5" in checks[0].explanation
 
 
+def test_scaled_logits_are_flagged(honest, test_data):
+    masked = ScaledLogits(honest)
+    found = flags(SanitySuite(masked, test_data, BUDGET, FAST).run())
+    assert found["eps-sweep"] == "FLAG"
+
+
 def test_gradient_masked_noisy_model_is_flagged(honest_noisy, test_data):
     masked = nn.Sequential(Quantise(), honest_noisy)
     assert flags(SanitySuite(masked, test_data, NOISY_BUDGET, FAST).run())["eps-sweep"] == "FLAG"
 
 
-def test_papers_natural_model_check(honest, test_data):
+def test_papers_natural_model_check(honest, large_test_data):
     """Sec. 4.4: IFGSM^20 drives a naturally trained (honest) model to ~0; a masked one stays accurate.
 
     The synthetic task needs a larger eps than CIFAR's 8/255 for that."""
     budget = AttackSettings(eps=0.25, alpha=0.25 / 4)
-    good = natural_model_check(honest, test_data, budget)
-    bad = natural_model_check(nn.Sequential(Quantise(), honest), test_data, budget)
+    good = natural_model_check(honest, large_test_data, budget)  # 2% needs >= 50 images to be seen
+    bad = natural_model_check(nn.Sequential(Quantise(), honest), large_test_data, budget)
     assert (good.flag, bad.flag) == ("ok", "FLAG")
     assert good.numbers["ifgsm20_%"] <= 2 < bad.numbers["ifgsm20_%"]
 

@@ -6,7 +6,6 @@ Also holds the options and steps it shares with ``enresnet transfer``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -19,17 +18,16 @@ from ..data import ImageDataset
 from ..errors import ConfigError
 from ..evaluate import (
     AttackSettings,
-    Row,
     RunSettings,
     SanitySettings,
-    SanitySuite,
     default_budget,
-    evaluate_attacks,
+    evaluate_model,
     natural_model_check,
     parse_attacks,
     write_tables,
 )
-from ..evaluate.inputs import check_compatible, evaluation_data, model_label
+from ..evaluate.api import DEFAULT_SANITY_SIZE
+from ..evaluate.inputs import check_compatible, evaluation_data, file_label, model_label
 from ..evaluate.protocol import ATTACK_FORMS
 from ..evaluate.runner import model_digest
 from ..models import integrate_models
@@ -71,6 +69,8 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
                         ("--check-draws", args.check_draws)):
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
+    if args.eot_batch is not None and args.eot_batch < 1:
+        raise ConfigError(f"--eot-batch must be >= 1 (noise draws per forward pass), got {args.eot_batch}")
     data = evaluation_data(model, args.dataset, args.data_dir, args.limit).to(device_from(args.device))
     eps, alpha, budget = default_budget(data.name, args.eps, args.alpha)
     if not 0 < eps <= 1 or not alpha > 0:
@@ -88,12 +88,10 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
 
 def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
     """``OUT/<model label>-<weights digest>``: where a model's batch logs go."""
-    return args.out / f"{safe_name(model_label(model))}-{model_digest(model)[:8]}"
+    return args.out / f"{file_label(model_label(model))}-{model_digest(model)[:8]}"
 
 
-def safe_name(label: str) -> str:
-    return re.sub(r"[^\w.+-]+", "_", label).strip("_")
-
+safe_name = file_label  # the name ``enresnet transfer`` imports
 
 def run(args: argparse.Namespace) -> int:
     device = device_from(args.device)
@@ -110,22 +108,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"{model_label(model)}: [{check.flag}] {check.name}: {check.explanation}; {check.numbers}")
         return 1 if any(c.passed is False for c in checks) else 0
     surrogate = load_model(args.surrogate, device) if args.surrogate else None
-    rows = []
+    results = []
     for model in models:
         check_compatible(model, data)
         label = model_label(model)
         print(f"evaluating {label} on {len(data)} images: clean, {', '.join(attacks)}", file=sys.stderr)
-        results = evaluate_attacks(model, data, attacks, attack, settings, run_dir(args, model),
-                                   progress=not args.no_progress)
-        sanity = []
-        if args.sanity_limit > 0:
-            subset = data.subset(torch.arange(min(args.sanity_limit, len(data)), device=data.images.device))
-            sanity = SanitySuite(model, subset, attack, sanity_settings, surrogate).run()
-        rows.append(Row(label, data.name, results, sanity=sanity))
-    notes.append(f"Sanity checks on the first {args.sanity_limit} images (flags: see below and docs/evaluation.md).")
+        results.append(evaluate_model(
+            model, data.images, data.labels, attacks, eps=attack.eps, alpha=attack.alpha, eot=attack.eot,
+            eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
+            batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit, surrogate=surrogate,
+            dataset=data.name, out_dir=run_dir(args, model), progress=not args.no_progress,
+        ))
+    notes = list(dict.fromkeys(note for result in results for note in result.notes))
     meta = {"checkpoints": [str(p) for p in args.checkpoints], "integrate": args.integrate,
             "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
-    json_path, md_path, text = write_tables(args.out, "whitebox", rows, attacks, notes, meta)
+    json_path, md_path, text = write_tables(args.out, "whitebox", [r.row() for r in results], attacks, notes, meta)
     print(text)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0
@@ -144,8 +141,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also evaluate the integration (average of logits) of the checkpoints (Sec. 4.2)")
     p.add_argument("--surrogate", default=None, metavar="CKPT",
                    help="surrogate for the transfer sanity check (default: the model with noise off, if noisy)")
-    p.add_argument("--sanity-limit", type=int, default=100,
-                   help="images for the sanity checks (default 100; 0 skips them)")
+    p.add_argument("--sanity-limit", type=int, default=DEFAULT_SANITY_SIZE,
+                   help=f"images for the sanity checks (default {DEFAULT_SANITY_SIZE}: enough for every check to be "
+                   "conclusive on a noisy model; fewer read 'too few images'; 0 skips them)")
     p.add_argument("--natural-check", action="store_true",
                    help="only run the paper's Sec. 4.4 check on NATURALLY trained checkpoints: IFGSM^20 must "
                    "leave ~0 accuracy; exit 1 if flagged")

@@ -8,6 +8,8 @@ uses the test split.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -21,6 +23,11 @@ def model_label(model: nn.Module) -> str:
     if "integrate" in spec:
         return "integrate(" + " + ".join(s.get("name", "?") for s in spec["integrate"]) + ")"
     return spec.get("name", type(model).__name__)
+
+
+def file_label(label: str) -> str:
+    """A model label made safe as a file or directory name."""
+    return re.sub(r"[^\w.+-]+", "_", label).strip("_")
 
 
 def evaluation_data(model: nn.Module, name: str | None, data_dir: str | None, limit: int | None) -> ImageDataset:

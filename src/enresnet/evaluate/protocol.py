@@ -18,6 +18,7 @@ without alpha scales the dataset's alpha in proportion.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -49,7 +50,10 @@ class AttackSettings:
 
 
 def default_budget(dataset: str, eps: float | None = None, alpha: float | None = None) -> tuple[float, float, str]:
-    """(eps, alpha, note saying where they come from) for ``dataset``."""
+    """(eps, alpha, note saying where they come from) for ``dataset``; a given value must be in (0, 1]."""
+    for name, value in (("eps", eps), ("alpha", alpha)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
+            raise ConfigError(f"{name} must be in (0, 1] (pixel units, e.g. 8/255 = {8 / 255:.4f}), got {value!r}")
     base_eps, base_alpha, source = _DATASET_EPS.get(dataset, (PAPER_EPS, PAPER_ALPHA, "paper default (CIFAR)"))
     if eps is None:
         eps_note = f"eps = {_fmt(base_eps)} ({source})"

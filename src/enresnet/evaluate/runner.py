@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..attacks import Attack
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from ..data import ImageDataset, iterate_batches, num_batches
 from ..errors import EnresnetError
 from ..models import NoiseInjection
@@ -132,6 +132,7 @@ class BatchLog:
 def run_config(name: str, model: nn.Module, attack: Attack | None, data: ImageDataset, settings: RunSettings) -> dict:
     """Everything that determines the numbers of one evaluation (JSON-able)."""
     return {
+        "format": 2,  # records hold per-image counts
         "task": name,
         "model": model_digest(model),
         "attack": None if attack is None else attack.config(),
@@ -183,6 +184,7 @@ def run_evaluation(
                 "n": int(labels.shape[0]),
                 "per_repeat": correct.sum(dim=1).tolist(),
                 "all_correct": int(correct.all(dim=0).sum()),
+                "per_image": correct.sum(dim=0).tolist(),
             }
             if log is not None:
                 log.append(record)
@@ -196,7 +198,8 @@ def run_evaluation(
         bar.close()
     records = [done[i] for i in range(total)]
     per_repeat = [sum(r["per_repeat"][k] for r in records) for k in range(settings.repeats)]
-    return AccuracyStats.from_counts(per_repeat, sum(r["all_correct"] for r in records), len(data))
+    per_image = torch.tensor([c for r in records for c in r["per_image"]], dtype=torch.int64)
+    return AccuracyStats.from_counts(per_repeat, sum(r["all_correct"] for r in records), len(data), per_image)
 
 
 def evaluate_attacks(

@@ -19,6 +19,15 @@ small subset of the evaluation images (the reference attack: IFGSM with
 and for a noisy model at least ``z`` binomial standard errors of the
 difference, sqrt((p_A (1-p_A) + p_B (1-p_B)) / n), since its accuracies are
 sample means over random predictions.
+
+Power: a check that passes is only worth something if it could have failed.
+Every check reports whether it was *conclusive*: each of its comparisons had a
+tolerance of at most ``max_slack`` (15 points), and the eps sweep's "~0 at a
+large eps" had the resolution to see 5% (at least 20 images). A passing check
+that was not conclusive reads "too few images", never "ok"; a failing check
+is a FLAG at any size (the difference exceeded even the large tolerance). With
+the default tolerance a deterministic model needs 14 images, a noisy one about
+200 (at accuracies near 50%; fewer near 0 or 100%).
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from .protocol import AttackSettings
 from .runner import seeded
 
 LARGE_EPS = 0.5
+TOO_FEW = "too few images"
 
 
 @dataclass(frozen=True)
@@ -50,14 +60,18 @@ class Check:
     passed: bool | None
     numbers: dict[str, Any]
     explanation: str
+    conclusive: bool = True
+    """Whether the check could have failed at the size it ran (see the module doc)."""
 
     @property
     def flag(self) -> str:
+        if self.passed is True and not self.conclusive:
+            return TOO_FEW
         return {True: "ok", False: "FLAG", None: "n/a"}[self.passed]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "flag": self.flag, "passed": self.passed, "numbers": self.numbers,
-                "explanation": self.explanation}
+        return {"name": self.name, "flag": self.flag, "passed": self.passed, "conclusive": self.conclusive,
+                "numbers": self.numbers, "explanation": self.explanation}
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,8 @@ class SanitySettings:
     iteration_factor: int = 4
     eot_samples: tuple[int, ...] = (1, 5, 20)
     z: float = 3.0
+    max_slack: float = 0.15
+    """The largest tolerance with which a comparison still counts as a test (module doc)."""
     zero_accuracy: float = 0.05
     natural_threshold: float = 0.02
     """Sec. 4.4: IFGSM^20 on naturally trained EnResNets left 0-0.03% accuracy."""
@@ -97,6 +113,7 @@ class SanitySuite:
     settings: SanitySettings = field(default_factory=SanitySettings)
     surrogate: nn.Module | None = None
     _cache: dict[tuple, AccuracyStats] = field(default_factory=dict, init=False)
+    _slacks: list[float] = field(default_factory=list, init=False)
 
     @property
     def noisy(self) -> bool:
@@ -124,7 +141,14 @@ class SanitySuite:
         return self._accuracy(("ifgsm", eps, steps, eot, id(source)), attack)
 
     def not_above(self, a: AccuracyStats, b: AccuracyStats) -> bool:
-        return a.mean <= b.mean + tolerance(a, b, self.noisy, self.settings.z)
+        slack = tolerance(a, b, self.noisy, self.settings.z)
+        self._slacks.append(slack)
+        return a.mean <= b.mean + slack
+
+    def _conclusive(self, extra: bool = True) -> bool:
+        """Whether every comparison since the last call had power (module doc); resets the record."""
+        slacks, self._slacks = self._slacks, []
+        return extra and all(slack <= self.settings.max_slack for slack in slacks)
 
     def run(self) -> list[Check]:
         return [self.eps_sweep(), self.iterations(), self.transfer(), self.eot(), self.random_noise()]
@@ -139,12 +163,14 @@ class SanitySuite:
             why.append("accuracy rose with eps")
         if not vanishes:
             why.append(f"accuracy at eps={epss[-1]:g} is above {100 * self.settings.zero_accuracy:g}%")
+        resolves = len(self.data) * self.settings.zero_accuracy >= 1
         return Check(
             "eps-sweep",
             monotone and vanishes,
             {"eps": [round(e, 4) for e in epss], "accuracy_%": [_pct(a) for a in accs]},
             "; ".join(why) + " (masked or obfuscated gradients?)" if why
             else "accuracy falls with eps and reaches ~0 for a large eps",
+            self._conclusive(resolves),
         )
 
     def iterations(self) -> Check:
@@ -157,6 +183,7 @@ class SanitySuite:
             {"steps": [few, many], "accuracy_%": [_pct(a), _pct(b)]},
             f"{many} steps do not raise accuracy over {few}" if passed
             else "more steps raised accuracy: the attack does not converge (noisy or masked gradients?)",
+            self._conclusive(),
         )
 
     def transfer(self) -> Check:
@@ -174,6 +201,7 @@ class SanitySuite:
             {"surrogate": label, "white_box_%": _pct(white), "transfer_%": _pct(blind)},
             "the white-box attack is at least as strong as the transfer attack" if passed
             else "a transfer attack beats the white-box one: white-box gradients are not useful (masking?)",
+            self._conclusive(),
         )
 
     def eot(self) -> Check:
@@ -188,6 +216,7 @@ class SanitySuite:
             {"eot_samples": list(ks), "accuracy_%": [_pct(a) for a in accs]},
             "more EOT samples do not raise accuracy" if passed
             else "more EOT samples raised accuracy: the gradient estimate is too noisy or misleading",
+            self._conclusive(),
         )
 
     def random_noise(self) -> Check:
@@ -205,6 +234,7 @@ class SanitySuite:
             {"random_noise_%": _pct(noise), "attack_%": _pct(attack)},
             "the attack hurts more than random noise of the same size" if passed
             else "random noise hurts more than the attack: its gradients are useless (masking?)",
+            self._conclusive(),
         )
 
 
@@ -214,10 +244,12 @@ def natural_model_check(model: nn.Module, data: ImageDataset, attack: AttackSett
     suite = SanitySuite(model, data, attack, replace(settings, steps=20))
     stats = suite.ifgsm()
     passed = stats.mean <= settings.natural_threshold
+    resolves = len(data) * settings.natural_threshold >= 1
     return Check(
         "natural-model",
         passed,
         {"ifgsm20_%": _pct(stats), "threshold_%": 100 * settings.natural_threshold},
         "IFGSM^20 fools the naturally trained model: no sign of gradient masking" if passed
         else "IFGSM^20 leaves a naturally trained model accurate: gradients are masked or obfuscated",
+        resolves,
     )

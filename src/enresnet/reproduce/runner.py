@@ -23,9 +23,9 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_model
-from ..cli.evaluate import device_from, safe_name
 from ..config import load_config
 from ..data import ImageDataset
+from ..device import resolve_device
 from ..evaluate import (
     AttackSettings,
     AutoAttack,
@@ -38,7 +38,7 @@ from ..evaluate import (
     run_evaluation,
     write_tables,
 )
-from ..evaluate.inputs import evaluation_data
+from ..evaluate.inputs import evaluation_data, file_label
 from ..models import integrate_models
 from ..plots.training import read_metrics
 from ..train import train
@@ -72,7 +72,7 @@ class Reproduction:
 
     def __post_init__(self) -> None:
         self.timer = Timer(self.out / "timing.json")
-        self.torch_device = device_from(self.device)
+        self.torch_device = resolve_device(self.device, "--device")
 
     def log(self, message: str) -> None:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
@@ -144,7 +144,7 @@ class Reproduction:
                 for m in self.study.models]
         for row in self.study.integrations:
             integrated = integrate_models([models[k] for k in row.members])
-            rows.append(self.whitebox_row(row.label, integrated, data, self.out / "eval" / safe_name(row.label)))
+            rows.append(self.whitebox_row(row.label, integrated, data, self.out / "eval" / file_label(row.label)))
         columns = list(self.study.attacks) + ([AUTOATTACK] if self.study.autoattack else [])
         s = self.scale
         notes = self.notes(data, first(data, s.test_limit))
