@@ -40,7 +40,7 @@ def _ghost_batch_reference(config, world_size):
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return {f"model/{k}": v for k, v in model.named_parameters()}
+    return dict(model.named_parameters())
 
 
 def test_torchrun_two_processes_matches_ghost_batch_reference(tmp_path):

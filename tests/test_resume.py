@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from enresnet.checkpoint import read_checkpoint
+from enresnet.checkpoint import model_state, read_checkpoint, read_metadata
 
 from helpers import tiny_config, write_config
 
@@ -20,8 +20,7 @@ def _train_cmd(config_path, out, *extra):
 
 
 def _model_tensors(path):
-    tensors, _ = read_checkpoint(path)
-    return {k: v for k, v in tensors.items() if k.startswith("model/")}
+    return model_state(read_checkpoint(path)[0])
 
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
@@ -44,7 +43,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     while time.time() < deadline and proc.poll() is None:
         last = run / "last.safetensors"
         if last.exists():
-            state = read_checkpoint(last)[1]["train_state"]
+            state = read_metadata(last)["train_state"]
             if state["epoch"] == 1 and state["step"] > 0:  # second epoch, mid-way
                 proc.send_signal(signal.SIGKILL)
                 killed_at = (state["epoch"], state["step"])

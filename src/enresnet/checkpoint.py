@@ -1,34 +1,42 @@
 """Checkpoints: safetensors weights with JSON metadata in the same file.
 
-A checkpoint ``NAME.safetensors`` holds the model's tensors (and, for resumable
-``last`` checkpoints, optimiser and RNG tensors under the ``train/`` prefix) and
-in its header the JSON metadata: the model spec (so :func:`load_model` rebuilds
-the model with no config), dataset, epoch, metrics, and a SHA-256 of the tensor
-data so that a corrupted file is detected. One file written to a temporary name
-and renamed: a checkpoint is either the old one or the new one, never half.
-Loading never unpickles.
+A checkpoint ``NAME.safetensors`` holds the model's tensors under their state-dict
+names, so that ``model.load_state_dict(safetensors.torch.load_file(path))`` works
+for a weights checkpoint (``best``, :func:`save_model`); a resumable ``last``
+checkpoint adds its training state under ``train/``, ``optim/`` and ``rng/``
+(keys holding a ``/``, which no state-dict name does). Its header holds the JSON
+metadata: the model spec (so :func:`load_model` rebuilds the model with no
+config), dataset, epoch, metrics, and two SHA-256 digests: ``meta_sha256`` over
+the metadata and ``sha256`` over the tensors (names, dtypes, shapes, bytes) and
+the metadata, so that a corrupted or edited file is refused. Loading refuses
+non-finite model tensors. One file written to a temporary name and renamed
+(:mod:`enresnet.atomic`): a checkpoint is either the old one or the new one,
+never half. Loading never unpickles.
+
+Files of the first format (``enresnet-checkpoint-1``: model tensors under
+``model/``, a digest over the tensors only) are still read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
+from .atomic import atomic_write_bytes
 from .errors import CheckpointError
 from .models import build_model
 
-FORMAT = "enresnet-checkpoint-1"
+FORMAT = "enresnet-checkpoint-2"
+OLD_FORMAT = "enresnet-checkpoint-1"
 SUFFIX = ".safetensors"
+_DIGESTS = ("sha256", "meta_sha256")
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -39,73 +47,116 @@ def checkpoint_path(path: str | Path) -> Path:
     return path
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
+def _meta_digest(meta: dict[str, Any]) -> str:
+    """SHA-256 of the metadata (less its digests) as canonical JSON."""
+    body = {k: v for k, v in meta.items() if k not in _DIGESTS}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _digest(tensors: dict[str, torch.Tensor], meta_digest: str | None) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, and the metadata digest (None: format 1)."""
     h = hashlib.sha256()
     for key in sorted(tensors):
         h.update(key.encode())
-        h.update(tensors[key].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        tensor = tensors[key]
+        if meta_digest is not None:
+            h.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        h.update(tensor.contiguous().reshape(-1).view(torch.uint8).numpy())
+    if meta_digest is not None:
+        h.update(meta_digest.encode())
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
+def model_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's tensors among a checkpoint's (its training state excluded)."""
+    return {k: v for k, v in tensors.items() if "/" not in k}
 
 
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Atomically write ``tensors`` (CPU copies) and ``meta`` to ``path``."""
+    """Atomically write ``tensors`` (CPU copies) and ``meta`` (JSON-serialisable) to ``path``."""
     path = checkpoint_path(path)
     cpu = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    header = dict(meta, format=FORMAT, sha256=_digest(cpu))
-    data = save_safetensors_bytes(cpu, metadata={"enresnet": json.dumps(header)})
-    atomic_write_bytes(path, data)
+    header = json.loads(json.dumps(dict(meta, format=FORMAT)))  # as it will read back
+    header["meta_sha256"] = _meta_digest(header)
+    header["sha256"] = _digest(cpu, header["meta_sha256"])
+    atomic_write_bytes(path, save_safetensors_bytes(cpu, metadata={"enresnet": json.dumps(header)}))
     return path
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and verify a checkpoint: (tensors, metadata)."""
+def _corrupted(path: Path, why: str) -> CheckpointError:
+    return CheckpointError(
+        f"checkpoint {path} is corrupted or truncated ({why}); use another checkpoint (e.g. RUN_DIR/best) or retrain"
+    )
+
+
+def _open(path: str | Path):
     path = checkpoint_path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass a RUN_DIR/best or RUN_DIR/last path")
-    raw = path.read_bytes()
     try:
-        tensors = load_safetensors_bytes(raw)
-        header_len = int.from_bytes(raw[:8], "little")
-        header = json.loads(raw[8 : 8 + header_len])
-        meta = json.loads(header["__metadata__"]["enresnet"])
-    except (SafetensorError, ValueError, KeyError, TypeError) as err:
+        return path, safe_open(path, framework="pt")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _corrupted(path, str(err)) from None
+
+
+def _parse_meta(path: Path, header: dict[str, str] | None) -> dict[str, Any]:
+    """The verified metadata of a checkpoint's header."""
+    try:
+        meta = json.loads((header or {})["enresnet"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise _corrupted(path, f"no enresnet metadata: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, OLD_FORMAT):
+        shown = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise CheckpointError(f"{path} is not an enresnet checkpoint (format {shown!r})")
+    if meta["format"] == FORMAT and meta.get("meta_sha256") != _meta_digest(meta):
         raise CheckpointError(
-            f"checkpoint {path} is corrupted or truncated ({err}); use another checkpoint (e.g. RUN_DIR/best) "
+            f"checkpoint {path} is corrupted or was edited: its metadata does not match its SHA-256; "
+            f"use another checkpoint or retrain"
+        )
+    return meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's verified metadata, without reading its tensors."""
+    path, handle = _open(path)
+    with handle as f:
+        return _parse_meta(path, f.metadata())
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and verify a checkpoint: (tensors, metadata); model tensors under their state-dict names."""
+    path, handle = _open(path)
+    try:
+        with handle as f:
+            meta = _parse_meta(path, f.metadata())
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise _corrupted(path, str(err)) from None
+    new = meta["format"] == FORMAT
+    if meta.get("sha256") != _digest(tensors, meta["meta_sha256"] if new else None):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted: its tensor data does not match its SHA-256; use another checkpoint "
             f"or retrain"
-        ) from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an enresnet checkpoint (format {meta.get('format')!r})")
-    if meta.get("sha256") != _digest(tensors):
-        raise CheckpointError(f"checkpoint {path} is corrupted: its tensor data does not match its SHA-256")
+        )
+    if not new:
+        tensors = {(k[len("model/") :] if k.startswith("model/") else k): v for k, v in tensors.items()}
     return tensors, meta
 
 
 def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {f"model/{k}": v for k, v in model.state_dict().items()}
+    """The model's state dict, as a checkpoint stores it."""
+    return dict(model.state_dict())
 
 
 def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
-    """Load the ``model/`` tensors into ``model``; a mismatch names the architectures."""
-    state = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+    """Load a checkpoint's model tensors into ``model``; a mismatch names the architectures."""
+    state = model_state(tensors)
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {source} holds non-finite values in {len(bad)} tensors (e.g. {bad[0]}): the run that "
+            f"wrote it had diverged; use another checkpoint (e.g. an earlier RUN_DIR/best) or retrain"
+        )
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -124,12 +175,24 @@ def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: 
     model.load_state_dict(state)
 
 
+def model_from_meta(meta: dict[str, Any], source: str) -> nn.Module:
+    """The (untrained) model a checkpoint's metadata describes; a spec this version cannot build is an error."""
+    spec = meta.get("model")
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"checkpoint {source} has no model spec in its metadata; it cannot be loaded")
+    try:
+        return build_model(spec)
+    except (ValueError, TypeError, KeyError) as err:
+        raise CheckpointError(
+            f"checkpoint {source} describes a model this version of enresnet cannot build ({err}); "
+            f"use a checkpoint written by this version"
+        ) from None
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild the model stored in a checkpoint and load its weights (eval mode)."""
     tensors, meta = read_checkpoint(path)
-    if "model" not in meta:
-        raise CheckpointError(f"checkpoint {path} has no model spec in its metadata")
-    model = build_model(meta["model"])
+    model = model_from_meta(meta, str(path))
     load_state_into(model, tensors, str(path))
     model.checkpoint_meta = meta
     return model.to(device).eval()

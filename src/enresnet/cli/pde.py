@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from ..errors import ConfigError
 from ..pde import (
     FILTER_RATE,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from ..cli.plot import attack_factory, figure_label
 from ..data import ImageDataset, to_float
 from ..evaluate import AttackSettings

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from ..plots.training import read_metrics
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import atomic_write_text
+from ..atomic import atomic_write_text
 from ..config import to_toml
 
 
