@@ -29,13 +29,33 @@ says shrink as ``sigma`` grows.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import fft, signal
 
 from .errors import ConfigError, EnresnetError
+
+
+class _Scipy:
+    """``scipy.<name>``, imported on first use: scipy is an optional dependency (``enresnet[pde]``),
+    needed only by the solver, not by ``import enresnet.pde`` or the commands that import it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        try:
+            module = importlib.import_module(f"scipy.{self._name}")
+        except ImportError:
+            raise EnresnetError("the PDE solver needs scipy: pip install 'enresnet[pde]' (or scipy)") from None
+        return getattr(module, attr)
+
+
+fft = _Scipy("fft")
+signal = _Scipy("signal")
 
 PAPER_GRID = 128
 PAPER_DT = 1e-3

@@ -2,6 +2,11 @@
 package and exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed arguments and returning an exit code.
 
+Subcommands are imported lazily: :data:`COMMANDS` names each one's module and
+one-line help, so ``enresnet --help`` lists them without importing any (nor
+torch), and ``enresnet NAME ...`` imports only ``NAME``'s module. A command's
+optional dependencies (scipy for ``pde``) are needed only when it runs.
+
 User errors (:class:`~enresnet.errors.EnresnetError`) are printed as one
 ``error: ...`` line, without a traceback, and exit with status 2.
 """
@@ -10,13 +15,53 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
+from typing import NamedTuple
 
 from ..errors import EnresnetError
 
 
-def build_parser() -> argparse.ArgumentParser:
+class Command(NamedTuple):
+    module: str
+    """Module of this package holding ``register``."""
+    help: str
+    """The one-line help of ``enresnet --help`` (the same as the module's parser; tested)."""
+    on_interrupt: str
+    """What to do after Ctrl-C."""
+
+
+_RERUN = "run the same command again to continue"
+_NOTHING = "nothing was written"
+
+COMMANDS: dict[str, Command] = {
+    "config": Command("config_cmd", "list the shipped configs, print one, or print the defaults", _NOTHING),
+    "evaluate": Command("evaluate", "natural and white-box robust accuracy (paper Table 2) with sanity checks",
+                        f"finished batches are logged under --out: {_RERUN}"),
+    "integrate": Command("integrate", "one model averaging separately trained models (Sec. 4.2)", _NOTHING),
+    "models": Command("models", "list model names and parameter counts", _NOTHING),
+    "pde": Command("pde", "solve the convection-diffusion equation of Fig. 4 and check Feynman-Kac against it",
+                   "figures already written are kept"),
+    "plot": Command("plot", "draw the paper's figures (Fig. 5, Fig. 6, accuracy against eps)",
+                    "figures already written are kept"),
+    "reproduce": Command("reproduce", "run a named study end to end: train, evaluate, tables, figures, results.md",
+                         f"finished models and evaluation batches are kept: {_RERUN}"),
+    "train": Command("train", "train a model from a TOML config (natural, PGD-AT, TRADES)",
+                     "the last checkpoint in the run directory is kept: run the same command with --resume "
+                     "added to continue"),
+    "transfer": Command("transfer", "blind attacks: adversarial images of an oracle model classified by a target "
+                        "(Tables 3, 6)", f"finished batches are logged under --out: {_RERUN}"),
+}
+
+
+def _command_name(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv``: the first word that is not an option (the top-level parser
+    has only flags without values: --help, --version)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of ``enresnet``; only the subcommand named in ``argv`` is imported and complete, the
+    others are placeholders carrying their help (``argv=None``: every subcommand is imported)."""
     from .. import __version__
 
     parser = argparse.ArgumentParser(
@@ -25,19 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"enresnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(sub)
+    chosen = _command_name(argv) if argv is not None else None
+    for name, command in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(f"{__name__}.{command.module}").register(sub)
+        else:
+            sub.add_parser(name, help=command.help, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except EnresnetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; finished work is saved, run the same command again to continue", file=sys.stderr)
+        print(f"interrupted; {COMMANDS[args.command].on_interrupt}", file=sys.stderr)
         return 130

@@ -1,17 +1,25 @@
-"""``enresnet models``: list model names with their parameter counts."""
+"""``enresnet models``: list model names with their parameter counts.
+
+The counts come from the architecture (:func:`enresnet.model_names.parameter_count`),
+without building the models or importing torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..models import NAME_FORMS, create_model, list_models
+from ..errors import ConfigError
+from ..model_names import NAME_FORMS, UnknownModelError, list_models, parameter_count
 
 
 def run(args: argparse.Namespace) -> int:
-    names = args.names or list_models()
-    for name in names:
-        model = create_model(name, num_classes=args.num_classes, in_channels=args.in_channels)
-        count = sum(p.numel() for p in model.parameters())
+    if args.num_classes < 1 or args.in_channels < 1:
+        raise ConfigError("--num-classes and --in-channels must be >= 1")
+    for name in args.names or list_models():
+        try:
+            count = parameter_count(name, num_classes=args.num_classes, in_channels=args.in_channels)
+        except UnknownModelError as err:
+            raise ConfigError(str(err)) from None
         print(f"{name:32s} {count / 1e6:8.3f}M parameters")
     return 0
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.util
+import sys
 from pathlib import Path
 
 import torch
 
 from ..errors import ConfigError
-from ..reproduce import STUDIES, Reproduction, get_study
+from ..reproduce import Reproduction, get_study, studies
 
 
 def run(args: argparse.Namespace) -> int:
     study = get_study(args.name)
     scale = study.scale(args.scale)
+    if study.autoattack and importlib.util.find_spec("pyautoattack") is None:
+        print("warning: pyautoattack is not installed, so the tables have no AutoAttack column "
+              "(pip install 'enresnet[eval]')", file=sys.stderr)
+        study = dataclasses.replace(study, autoattack=False)
     if args.threads is not None:
         if args.threads < 1:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
@@ -26,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    lines = [f"  {s.name}: {s.title} (scales: {', '.join(s.scales)})" for s in STUDIES.values()]
+    known = studies()
+    lines = [f"  {s.name}: {s.title} (scales: {', '.join(s.scales)})" for s in known.values()]
     p = sub.add_parser(
         "reproduce",
         help="run a named study end to end: train, evaluate, tables, figures, results.md",
@@ -35,13 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "figures and results.md under --out. Studies:\n" + "\n".join(lines),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", metavar="NAME", help=f"the study: {', '.join(STUDIES)}")
+    p.add_argument("name", metavar="NAME", help=f"the study: {', '.join(known)}")
     p.add_argument("--scale", default=None,
                    help="smoke, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
     p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's; 1 when other processes share the cores: "
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's; 1 when other processes share the cores: "
                    "oversubscribed threads measured 4x slower here)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")

@@ -22,38 +22,17 @@ Every model carries ``model.spec``, a JSON-able dict that rebuilds it with
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from torch import nn
 
+from ..model_names import NAME_FORMS, UnknownModelError, list_models  # torch-free, for `enresnet models`
+from ..model_names import SINGLE as _SINGLE
 from .enresnet import EnResNet
 from .ensemble import Ensemble
 from .resnet import cifar_resnet, wide_resnet
 
-_SINGLE = re.compile(r"^(?:en(?P<n>[1-9]\d*)_)?(?:resnet(?P<depth>\d+)|wrn(?P<wdepth>\d+)_(?P<widen>\d+))$")
-
-NAME_FORMS = (
-    "resnet<6n+2> (e.g. resnet20), wrn<depth>_<widen> (e.g. wrn34_10, wrn14_2), "
-    "en<N>_<arch> for an ensemble of N noise-injected copies (e.g. en5_resnet20, en1_wrn34_10), "
-    "and '+' between such names for a weighted ensemble of different members "
-    "(e.g. en1_resnet20+en1_resnet32)"
-)
-
-_LISTED_ARCHS = ("resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "wrn14_2", "wrn34_10")
-_LISTED_SIZES = (1, 2, 5)
-
-
-class UnknownModelError(ValueError):
-    """A model name that the grammar of :mod:`enresnet.models.registry` rejects."""
-
-
-def list_models() -> list[str]:
-    """Canonical model names (any name of the grammar above is accepted too)."""
-    names = list(_LISTED_ARCHS)
-    names += [f"en{n}_{arch}" for arch in _LISTED_ARCHS for n in _LISTED_SIZES]
-    names.append("en1_resnet20+en1_resnet32")
-    return names
+__all__ = ["NAME_FORMS", "UnknownModelError", "build_model", "create_model", "integrate_models", "list_models"]
 
 
 def _build_single(name: str, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:

@@ -6,7 +6,15 @@
 * :mod:`.report`: ``results.md`` (command, seed, machine, wall time, versions).
 """
 
-from .runner import Reproduction
-from .studies import STUDIES, Scale, Study, get_study
+from typing import Any
 
-__all__ = ["STUDIES", "Reproduction", "Scale", "Study", "get_study"]
+from .runner import Reproduction
+from .studies import Scale, Study, get_study, studies
+
+__all__ = ["STUDIES", "Reproduction", "Scale", "Study", "get_study", "studies"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STUDIES":  # built on first use from the shipped configs, not at import
+        return studies()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,12 +7,15 @@ separately trained models (Table 7, read from ``configs/cifar10/table7/*.toml``)
 and the two models of Fig. 6. A :class:`Scale` says how much of it runs: config
 overrides for training, and the number of test images per evaluation.
 
-Config paths are relative to the repository root (the package is used from a
-checkout, ``pip install -e .``).
+Config paths (``configs/...``) name configs shipped as package data
+(:mod:`enresnet.configs`), so an installed wheel reproduces without a checkout.
+The studies are built on first use (:func:`studies`), not at import, and a
+study whose configs are missing is an error, not an empty table.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +28,13 @@ else:  # pragma: no cover
 
 import torch
 
+from ..configs import CONFIG_DIR, config_path
 from ..data import ImageDataset
 from ..errors import ConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = CONFIG_DIR.parent
+"""The folder that ``configs/...`` paths are relative to: the installed package (a name kept for
+:mod:`.runner`; :func:`enresnet.configs.config_path` resolves such a path and checks it)."""
 PAPER_ATTACKS = ("fgsm", "ifgsm20", "cw")
 
 
@@ -111,20 +117,30 @@ def _label(key: str) -> str:
     return text.replace("en", "En", 1).replace("_", "") if key.startswith("en") else text.replace("_", "")
 
 
+def _model(key: str, config: str, label: str) -> Model:
+    config_path(config)  # a missing config fails here, naming it
+    return Model(key, config, label)
+
+
 def _models(folder: str, keys: tuple[str, ...]) -> tuple[Model, ...]:
-    return tuple(Model(k, f"configs/{folder}/{k}.toml", _label(k)) for k in keys)
+    return tuple(_model(k, f"configs/{folder}/{k}.toml", _label(k)) for k in keys)
+
+
+TABLE7_FOLDER = "cifar10/table7"
 
 
 def _table7() -> tuple[tuple[Model, ...], tuple[Integration, ...]]:
     """Members (Table 2 configs) and rows of ``configs/cifar10/table7/row<N>_*.toml``, in the paper's order."""
     members: dict[str, Model] = {}
     rows = []
-    for path in sorted((REPO_ROOT / "configs/cifar10/table7").glob("*.toml")):
+    for path in sorted((CONFIG_DIR / TABLE7_FOLDER).glob("*.toml")):
         paths = tomllib.loads(path.read_text())["integrate"]["members"]
         keys = tuple(Path(p).stem for p in paths)
         for key, config in zip(keys, paths):
-            members.setdefault(key, Model(key, config, _label(key)))
+            members.setdefault(key, _model(key, config, _label(key)))
         rows.append(Integration(" & ".join(members[k].label for k in keys), keys))
+    if not rows:
+        raise ConfigError(f"Table 7 has no rows: no configs in {CONFIG_DIR / TABLE7_FOLDER} (reinstall enresnet)")
     return tuple(members.values()), tuple(rows)
 
 
@@ -173,17 +189,18 @@ FMNIST_SCALES = {
     ),
 }
 
-_T7_MEMBERS, _T7_ROWS = _table7()
 
-STUDIES: dict[str, Study] = {
-    s.name: s
-    for s in (
+@functools.cache
+def studies() -> dict[str, Study]:
+    """Every named study, built on first use from the shipped configs."""
+    t7_members, t7_rows = _table7()
+    return {s.name: s for s in (
         Study(
             "fmnist",
             "Fashion-MNIST (eps = 0.1): PGD adversarial training of ResNet20, En1ResNet20, En2ResNet20 and "
             "2 x ResNet20 jointly trained without noise (Table 2 and Sec. 4.4 on Fashion-MNIST)",
             (*_models("fmnist", ("resnet20", "en1_resnet20", "en2_resnet20")),
-             Model("ens2_resnet20_nonoise", "configs/fmnist/ens2_resnet20_nonoise.toml",
+             _model("ens2_resnet20_nonoise", "configs/fmnist/ens2_resnet20_nonoise.toml",
                    "2xResNet20 (joint, no noise)")),
             FMNIST_SCALES,
             "smoke",
@@ -213,7 +230,7 @@ STUDIES: dict[str, Study] = {
         Study(
             "cifar10-table7",
             "CIFAR-10, integration of separately trained EnResNets (Table 7; members from Table 2 configs)",
-            _T7_MEMBERS, {"full": GPU_FULL}, "full", integrations=_T7_ROWS,
+            t7_members, {"full": GPU_FULL}, "full", integrations=t7_rows,
         ),
         Study(
             "cifar100-table4",
@@ -230,11 +247,17 @@ STUDIES: dict[str, Study] = {
             transfer=(("resnet20", "en2_resnet20"), ("en2_resnet20", "resnet20")),
             examples=("resnet20", "en5_resnet20"),
         ),
-    )
-}
+    )}
 
 
 def get_study(name: str) -> Study:
-    if name not in STUDIES:
-        raise ConfigError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
-    return STUDIES[name]
+    known = studies()
+    if name not in known:
+        raise ConfigError(f"unknown study {name!r}; choose one of {', '.join(known)}")
+    return known[name]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "STUDIES":  # the former import-time dict
+        return studies()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

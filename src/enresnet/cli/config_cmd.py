@@ -1,0 +1,63 @@
+"""``enresnet config``: the configs shipped with the package, and the defaults.
+
+* ``enresnet config list``: every shipped config's name and first comment line;
+* ``enresnet config show NAME``: print one (``> my.toml``, edit, ``enresnet train my.toml``);
+* ``enresnet config path NAME``: its file (``enresnet train "$(enresnet config path quickstart)"``);
+* ``enresnet config defaults``: every section and key with its default (the paper's values).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..configs import config_names, config_path, is_integration
+
+
+def _summary(name: str) -> str:
+    comments = [line.lstrip("# ").strip() for line in config_path(name).read_text().splitlines()
+                if line.startswith("#")]
+    text = comments[0] if comments else ""
+    if is_integration(name):
+        text = f"[integrate] (read by `enresnet reproduce cifar10-table7`, not by train) {text}"
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def run_list(args: argparse.Namespace) -> int:
+    names = config_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:{width}s}  {_summary(name)}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    print(config_path(args.name).read_text(), end="")
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    print(config_path(args.name))
+    return 0
+
+
+def run_defaults(args: argparse.Namespace) -> int:
+    from ..config import to_toml, validate
+
+    print("# enresnet train: every key and its default (the paper's, Sec. 3.3 and 4.1); a config sets only what "
+          "differs")
+    print(to_toml(validate({}, where="defaults")), end="")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("config", help="list the shipped configs, print one, or print the defaults",
+                       description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="names of the shipped configs").set_defaults(func=run_list)
+    show = actions.add_parser("show", help="print a shipped config")
+    show.add_argument("name", metavar="NAME", help="e.g. quickstart, cifar10/table2/en5_resnet20")
+    show.set_defaults(func=run_show)
+    path = actions.add_parser("path", help="print the file of a shipped config")
+    path.add_argument("name", metavar="NAME")
+    path.set_defaults(func=run_path)
+    actions.add_parser("defaults", help="every config key with its default").set_defaults(func=run_defaults)
