@@ -1,5 +1,8 @@
 """Bad input gives one clear line naming the problem and the fix, never a traceback."""
 
+import json
+import math
+
 import pytest
 import torch
 
@@ -115,3 +118,26 @@ def test_resume_with_a_changed_config(tmp_path, capsys):
     cfg2 = write_config(tmp_path / "c2.toml", tiny_config(train={"epochs": 1, "lr": 0.2}))
     err = _cli_error(capsys, ["train", str(cfg2), "--out", str(tmp_path / "r"), "--resume"])
     assert "config differs" in err
+
+
+def test_diverging_run_keeps_only_finite_checkpoints(tmp_path):
+    """lr = 1e6 with one step per epoch: the loss stays finite while BatchNorm statistics overflow."""
+    run = tmp_path / "run"
+    config = tiny_config(train={"epochs": 6, "batch_size": 256, "lr": 1e6})
+    with pytest.raises(TrainingDivergedError, match=r"BatchNorm tensors .* non-finite by epoch \d, step 1; .*last good"):
+        Trainer(config, run, quiet=True).fit()
+    kept = sorted(run.glob("*.safetensors"))
+    assert kept, "the run diverged before its first checkpoint: nothing to check"
+    for path in kept:
+        model = load_model(path)  # refuses non-finite tensors
+        assert all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
+    losses = [json.loads(line)["train_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(loss) for loss in losses)  # the loss alone would not have stopped it
+
+
+def test_evaluate_refuses_a_non_finite_checkpoint(tmp_path, capsys):
+    model = enresnet.create_model("en1_resnet8")
+    model.stages[0][0].bn1.running_var.fill_(float("inf"))
+    path = save_model(tmp_path / "a", model)
+    err = _cli_error(capsys, ["evaluate", str(path), "--out", str(tmp_path / "e")])
+    assert "non-finite values" in err and "diverged" in err

@@ -15,3 +15,7 @@ class CheckpointError(EnresnetError):
 
 class TrainingDivergedError(EnresnetError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class LockedError(EnresnetError):
+    """An output folder that another process is writing (see :mod:`enresnet.locking`)."""

@@ -9,8 +9,11 @@ accumulated over the epoch.
 
 Checkpoints: ``last`` at every epoch end (and every ``checkpoint_every``
 steps), ``best`` whenever validation improves; a killed run resumes exactly.
-A NaN or infinite loss, or non-finite weights, stop the run with the last good
-checkpoint kept.
+A NaN or infinite loss, or non-finite weights or BatchNorm statistics, stop the
+run with the last good checkpoint kept: both are checked before every checkpoint,
+so no kept checkpoint holds a non-finite value. The run directory is locked
+(:mod:`enresnet.locking`) while a run writes it, and a new run refuses a
+directory that is not empty.
 
 A step never reads a value back from the device: loss and accuracy sums (and a
 count of non-finite losses) accumulate on the device and are read when the
@@ -25,6 +28,7 @@ when :meth:`Trainer.fit` starts.
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,11 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..checkpoint import load_state_into, model_tensors, read_checkpoint, save_checkpoint
+from ..checkpoint import load_state_into, model_tensors, read_checkpoint, read_metadata, save_checkpoint
 from ..config import to_toml
 from ..device import resolve_device
 from ..data import ImageDataset, iterate_batches, load_dataset, num_batches, train_val_split
 from ..errors import CheckpointError, ConfigError, TrainingDivergedError
+from ..locking import LOCK_NAME, run_lock
 from ..models import Ensemble, create_model
 from .distributed import DistContext
 from .ensemble_weights import update_weights, weight_gradient
@@ -300,19 +305,22 @@ class Trainer:
             first = self.step - int(sums["steps"]) + int(sums["first_nonfinite"]) + 1
             raise TrainingDivergedError(self._divergence_message(f"the loss became non-finite at epoch "
                                                                  f"{self.epoch + 1}, step {first}"))
-        if not weights:
-            return
+        if weights:
+            self._check_weights()
+
+    def _check_weights(self) -> None:
+        """Stop the run if a weight or BatchNorm statistic is non-finite (a finite loss can hide it)."""
         bad = [k for k, v in self.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
         if bad:
+            when = f"epoch {self.epoch + 1}, step {self.step}" if self.step else f"the end of epoch {self.epoch}"
             raise TrainingDivergedError(self._divergence_message(
-                f"{len(bad)} weight tensors (e.g. {bad[0]}) became non-finite by epoch {self.epoch + 1}, "
-                f"step {self.step}"))
+                f"{len(bad)} weight or BatchNorm tensors (e.g. {bad[0]}) became non-finite by {when}"))
 
     def _divergence_message(self, where: str) -> str:
         where += "; the run stopped"
         if self.run is None or not self.run.last.exists():
             return f"{where} before its first checkpoint. Lower train.lr or check the data and start again"
-        kept = read_checkpoint(self.run.last)[1]["train_state"]
+        kept = read_metadata(self.run.last)["train_state"]
         return (
             f"{where} and the last good checkpoint {self.run.last} (epoch {kept['epoch']}, step {kept['step']}) "
             f"is kept. Lower train.lr or check the data, then start a new run (or --resume from it)"
@@ -355,6 +363,7 @@ class Trainer:
                 "val_nat_acc"]
             if metric > self.best["metric"]:
                 self.best = {"metric": metric, "epoch": self.epoch}
+                self._check_weights()  # the ensemble-weight update above may have diverged
                 if self.ctx.is_main:
                     save_checkpoint(self.run.best, model_tensors(self.model), self._checkpoint_meta() | {
                         "metrics": row})
@@ -367,22 +376,30 @@ class Trainer:
             tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
 
     def _open_run(self, resumed: bool) -> None:
-        """Create the run directory (main process), refusing one that holds another run."""
-        if self.run is None:
-            raise ConfigError("Trainer.fit needs a run directory: Trainer(config, run_dir)")
+        """Start writing the run directory (main process, lock held), refusing one that holds anything else."""
         if resumed or not self.ctx.is_main:
             if self.ctx.is_main:
                 self.run.write_metrics(self.metrics)
             return
-        if self.run.last.exists():
+        held = sorted(p.name for p in self.run.path.iterdir() if p.name != LOCK_NAME) if self.run.path.is_dir() else []
+        if held:
+            shown = ", ".join(held[:4]) + (" ..." if len(held) > 4 else "")
             raise ConfigError(
-                f"{self.run.path} already holds a run (last.safetensors); pass --resume to continue it "
+                f"{self.run.path} is not empty ({shown}); pass --resume to continue the run it holds, "
                 f"or choose another --out"
             )
         self.run.write_config(self.config)
 
     def fit(self) -> list[dict[str, Any]]:
-        """Train to ``train.epochs``; returns the per-epoch metrics."""
+        """Train to ``train.epochs`` holding the run directory's lock; returns the per-epoch metrics."""
+        if self.run is None:
+            raise ConfigError("Trainer.fit needs a run directory: Trainer(config, run_dir)")
+        if not self.ctx.is_main:
+            return self._fit()
+        with run_lock(self.run.path, purpose="train"):
+            return self._fit()
+
+    def _fit(self) -> list[dict[str, Any]]:
         self._open_run(resumed=self.epoch > 0 or self.step > 0 or bool(self.metrics))
         cfg = self.train_cfg
         steps = num_batches(len(self.train_set), cfg["batch_size"], drop_last=False)
@@ -446,7 +463,18 @@ SUM_KEYS = ("loss", "correct", "count", "nonfinite", "first_nonfinite", "steps")
 
 
 def train(config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):
-    """Train from a validated config; returns the per-epoch metrics."""
+    """Train from a validated config; returns the per-epoch metrics.
+
+    The main process locks ``run_dir`` before anything else (before loading data or a checkpoint to resume),
+    so that a second run on the same directory fails at once.
+    """
+    if os.environ.get("RANK", "0") != "0":  # torchrun's other ranks write nothing
+        return _train(config, run_dir, resume, quiet)
+    with run_lock(run_dir, purpose="train"):
+        return _train(config, run_dir, resume, quiet)
+
+
+def _train(config: dict[str, Any], run_dir: str | Path, resume: bool, quiet: bool):
     trainer = Trainer(config, run_dir, resume=resume, quiet=quiet)
     try:
         return trainer.fit()

@@ -1,0 +1,105 @@
+"""Output folders are locked: a second writer fails at once naming the first; a dead holder's lock is stale."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from enresnet.checkpoint import load_model, read_metadata
+from enresnet.cli import main
+from enresnet.errors import ConfigError, LockedError
+from enresnet.locking import LOCK_NAME, run_lock
+
+from helpers import tiny_config, write_config
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+HOLD = "import sys, time; from enresnet.locking import run_lock\nwith run_lock(sys.argv[1], 'evaluate'):\n" \
+       "    print('held', flush=True); time.sleep(60)\n"
+
+
+def _holder(folder):
+    """A process holding the lock of ``folder`` (started and holding when this returns)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_second_holder_fails_naming_the_first_and_a_dead_holder_is_stale(tmp_path):
+    proc = _holder(tmp_path / "out")
+    try:
+        with pytest.raises(LockedError, match=rf"out is in use by evaluate process {proc.pid} on .*choose another"):
+            with run_lock(tmp_path / "out", purpose="train"):
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (tmp_path / "out" / LOCK_NAME).exists()  # left by the killed holder
+    with run_lock(tmp_path / "out", purpose="train"):
+        info = json.loads((tmp_path / "out" / LOCK_NAME).read_text())
+        assert info["pid"] == os.getpid() and info["purpose"] == "train"
+    assert not (tmp_path / "out" / LOCK_NAME).exists()
+
+
+def test_lock_is_reentrant_and_cleans_stale_temporaries(tmp_path):
+    (tmp_path / "run").mkdir()
+    stale = tmp_path / "run" / ".last.safetensors.0123abcd.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    with run_lock(tmp_path / "run", "train"):
+        assert not stale.exists()
+        with run_lock(tmp_path / "run", "train"):
+            pass
+        assert (tmp_path / "run" / LOCK_NAME).exists()  # still held by the outer block
+    assert not (tmp_path / "run" / LOCK_NAME).exists() and (tmp_path / "run").is_dir()
+    with run_lock(tmp_path / "new", "train"):
+        assert (tmp_path / "new").is_dir()
+    assert not (tmp_path / "new").exists()  # created by the lock and left empty: removed
+
+
+def test_out_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        with run_lock(tmp_path / "f", "train"):
+            pass
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
+    assert main(["train", str(cfg), "--out", str(tmp_path / "f"), "--quiet"]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_new_run_refuses_a_non_empty_directory(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(b"an older run's best")
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
+    assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is not empty (best.safetensors)" in err and "--resume" in err
+    assert (run / "best.safetensors").read_bytes() == b"an older run's best"
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors"]
+
+
+def test_two_concurrent_train_runs_on_one_out(tmp_path):
+    first_cfg = write_config(tmp_path / "a.toml", tiny_config(model={"name": "en1_resnet8"}, train={"epochs": 20}))
+    second_cfg = write_config(tmp_path / "b.toml", tiny_config(train={"epochs": 1, "lr": 0.2}))
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "enresnet", "train", "--out", str(run), "--quiet"]
+    first = subprocess.Popen([*cmd, str(first_cfg)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.time() + 120
+    while not (run / "config.toml").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run([*cmd, str(second_cfg)], env=ENV, capture_output=True, text=True, timeout=120)
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    assert second.returncode == 2
+    assert second.stderr.startswith(f"error: {run} is in use by train process {first.pid} on ")
+    assert "Traceback" not in second.stderr
+    assert (run / "config.toml").read_text() == first_cfg.read_text()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 20
+    assert read_metadata(run / "last")["epoch"] == 20
+    assert load_model(run / "best").spec["name"] == "en1_resnet8"
+    assert sorted(p.name for p in run.iterdir()) == [
+        "best.safetensors", "config.json", "config.toml", "last.safetensors", "metrics.jsonl"]
