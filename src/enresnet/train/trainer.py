@@ -218,11 +218,14 @@ class Trainer:
         state = meta.get("train_state")
         if state is None:
             raise CheckpointError(f"{self.run.last} holds no training state; it cannot be resumed")
-        if to_toml(state["config"]) != to_toml(self.config):
+        saved, epochs = state["config"], self.train_cfg["epochs"]  # only train.epochs may change: extend a run
+        if to_toml({**saved, "train": {**saved["train"], "epochs": epochs}}) != to_toml(self.config):
             raise ConfigError(
-                f"the config differs from the one {self.run.path} was started with; resume with the same config "
-                f"(see {self.run.path / 'config.toml'}) or start a new run"
+                f"the config differs from the one {self.run.path} was started with (only train.epochs may change "
+                f"on resume); resume with the same config (see {self.run.path / 'config.toml'}) or start a new run"
             )
+        if epochs < state["epoch"]:
+            raise ConfigError(f"{self.run.path} has finished {state['epoch']} epochs: train.epochs = {epochs} is fewer")
         if state["world_size"] != self.ctx.world_size:
             raise ConfigError(
                 f"{self.run.path} was trained with {state['world_size']} processes; resume it with the same number"
