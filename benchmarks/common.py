@@ -14,8 +14,9 @@ process, and prints one Markdown table row per model.
   one-image batch when built, so no measured call pays for creating state.
 * Peak memory, taken in the last warm-up call (measuring it must not disturb
   the timed calls; with one warm-up call it includes one-time growth of
-  process-wide caches, such as oneDNN's, paid by whichever side runs first): on CUDA, ``torch.cuda.max_memory_allocated`` above the
-  memory allocated when the call starts. On CPU (Linux), the peak resident set
+  process-wide caches, such as oneDNN's, paid by whichever side runs first):
+  on CUDA, ``torch.cuda.max_memory_allocated`` above the memory allocated
+  when the call starts. On CPU (Linux), the peak resident set
   size during the call (``VmHWM``, reset through ``/proc/self/clear_refs``)
   above the resident size when it starts, after ``malloc_trim`` has handed
   the allocator's free memory back: no tracing allocator, so it includes

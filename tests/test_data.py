@@ -116,7 +116,8 @@ def test_batches_that_would_run_code_are_refused(tmp_path):
                 member.size = len(payload)
             dst.addfile(member, io.BytesIO(payload))
     md5 = hashlib.md5(evil.read_bytes()).hexdigest()
-    with pytest.raises(DatasetError, match="not a valid CIFAR batch.*refusing to load global (__builtin__|builtins).print"):
+    refused = "not a valid CIFAR batch.*refusing to load global (__builtin__|builtins).print"
+    with pytest.raises(DatasetError, match=refused):
         load_cifar("cifar10", tmp_path / "d", url=str(evil), md5=md5)
 
 

@@ -124,7 +124,8 @@ def test_diverging_run_keeps_only_finite_checkpoints(tmp_path):
     """lr = 1e6 with one step per epoch: the loss stays finite while BatchNorm statistics overflow."""
     run = tmp_path / "run"
     config = tiny_config(train={"epochs": 6, "batch_size": 256, "lr": 1e6})
-    with pytest.raises(TrainingDivergedError, match=r"BatchNorm tensors .* non-finite by epoch \d, step 1; .*last good"):
+    message = r"BatchNorm tensors .* non-finite by epoch \d, step 1; .*last good"
+    with pytest.raises(TrainingDivergedError, match=message):
         Trainer(config, run, quiet=True).fit()
     kept = sorted(run.glob("*.safetensors"))
     assert kept, "the run diverged before its first checkpoint: nothing to check"

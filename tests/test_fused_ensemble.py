@@ -164,9 +164,9 @@ def literal_pgd_training_step(model: Ensemble, optimizer, x, y, eps, alpha, step
 
 @pytest.mark.parametrize("execution", ["grouped", "loop"])
 def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop(execution):
-    from helpers import tiny_config
-
     from enresnet.train import Trainer
+
+    from helpers import tiny_config
 
     config = tiny_config(model={"name": "en3_resnet8", "noise_coef": 0.0}, train={"method": "pgd", "device": "cpu"})
     trainer = Trainer(config)

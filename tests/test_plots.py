@@ -99,7 +99,8 @@ def test_one_per_class_takes_first_of_each_class_then_fills():
 
 def test_adversarial_examples_attack_every_model_with_every_factory():
     torch.manual_seed(0)
-    models = {"plain": enresnet.create_model("resnet20", num_classes=10), "noisy": enresnet.create_model("en1_resnet20")}
+    models = {"plain": enresnet.create_model("resnet20", num_classes=10),
+              "noisy": enresnet.create_model("en1_resnet20")}
     images, labels = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
     seen = []
 

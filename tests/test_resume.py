@@ -1,10 +1,10 @@
 """A run killed with SIGKILL mid-epoch resumes to exactly the weights of an uninterrupted run."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 
@@ -13,6 +13,20 @@ from enresnet.checkpoint import model_state, read_checkpoint, read_metadata
 from helpers import tiny_config, write_config
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+KILL_AT_STEP = """
+import os, signal, sys
+from enresnet.cli import main
+from enresnet.train.trainer import Trainer
+step, calls = Trainer.train_step, [0]
+def train_step(self, x, y):
+    calls[0] += 1
+    if calls[0] == 38:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return step(self, x, y)
+Trainer.train_step = train_step
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _train_cmd(config_path, out, *extra):
@@ -37,21 +51,14 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     subprocess.run(_train_cmd(cfg, reference), check=True, env=ENV, capture_output=True, timeout=600)
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(cfg, run), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed_at = None
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        last = run / "last.safetensors"
-        if last.exists():
-            state = read_metadata(last)["train_state"]
-            if state["epoch"] == 1 and state["step"] > 0:  # second epoch, mid-way
-                proc.send_signal(signal.SIGKILL)
-                killed_at = (state["epoch"], state["step"])
-                break
-        time.sleep(0.01)
-    proc.wait(timeout=60)
-    assert killed_at is not None, "the run finished before it could be killed mid-epoch"
-    assert proc.returncode == -signal.SIGKILL
+    # Deterministic, no polling race: the process SIGKILLs itself before its 38th step (32 steps an epoch),
+    # two steps past the checkpoint at step 3 of the second epoch.
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_STEP, *_train_cmd(cfg, run)[3:]], env=ENV,
+                            capture_output=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    state = read_metadata(run / "last.safetensors")["train_state"]
+    killed_at = (state["epoch"], state["step"])
+    assert killed_at == (1, 3), killed_at  # second epoch, mid-way
 
     subprocess.run(_train_cmd(cfg, run, "--resume"), check=True, env=ENV, capture_output=True, timeout=600)
     expected = _model_tensors(reference / "last")
@@ -61,5 +68,8 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(expected[key], resumed[key]), key
     ref_rows = (reference / "metrics.jsonl").read_text().splitlines()
     run_rows = (run / "metrics.jsonl").read_text().splitlines()
-    strip = lambda rows: [{k: v for k, v in __import__("json").loads(r).items() if k != "seconds"} for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in rows]
+
     assert strip(ref_rows) == strip(run_rows)

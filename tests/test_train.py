@@ -136,7 +136,8 @@ def test_speed_defaults_by_device():
     assert cuda.bf16 and cuda.channels_last and cuda.capture
     assert not resolve_speed_options(auto, torch.device("cuda"), distributed=True).capture
     pinned = dict(auto, amp="none", channels_last=False, capture=False)
-    assert resolve_speed_options(pinned, torch.device("cuda"), distributed=False) == type(cpu)(False, False, False, False)
+    expected = type(cpu)(False, False, False, False)
+    assert resolve_speed_options(pinned, torch.device("cuda"), distributed=False) == expected
     with pytest.raises(ConfigError, match="needs a CUDA device"):
         resolve_speed_options(dict(auto, capture=True), torch.device("cpu"), distributed=False)
 

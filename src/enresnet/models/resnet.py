@@ -30,9 +30,8 @@ member loop's launches dominate (docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

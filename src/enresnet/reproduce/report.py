@@ -130,7 +130,8 @@ def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
         (rep.out / "whitebox.md").read_text().rstrip(),
     ]
     if (rep.out / "transfer.md").is_file() and rep.study.transfer:
-        lines += ["", "## Blind (transfer) attacks (Table 3 layout)", "", (rep.out / "transfer.md").read_text().rstrip()]
+        transfer = (rep.out / "transfer.md").read_text().rstrip()
+        lines += ["", "## Blind (transfer) attacks (Table 3 layout)", "", transfer]
     lines += ["", "## Figures", ""]
     lines += [f"- {caption}: ![{path.stem}]({path.relative_to(rep.out)})" for caption, path in figures.items()]
     lines += ["", "## Time per phase (this invocation, s)", "", "| phase | seconds |", "|---|---|"]
