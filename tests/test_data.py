@@ -21,6 +21,9 @@ from enresnet.data import (
     train_val_split,
 )
 from enresnet.data.cifar import CIFAR10, CIFAR100
+from enresnet.data.dataset import epoch_permutation, step_generator
+from enresnet.data.fashion_mnist import SYSTEM_DIR
+from enresnet.errors import ConfigError
 
 
 def _pickle_bytes(obj) -> bytes:
@@ -160,6 +163,7 @@ def test_truncated_idx_file_is_a_clear_error(tmp_path):
         load_fashion_mnist(tmp_path, train=False, download=False)
 
 
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
 def test_fashion_mnist_from_the_system_package():
     ds = load_dataset("fashion_mnist", train=False)
     assert ds.images.shape == (10000, 1, 28, 28)
@@ -217,3 +221,65 @@ def test_iterate_batches_covers_epoch_and_resumes_mid_epoch():
     assert all(torch.equal(a[0], b[0]) for a, b in zip(full[2:], resumed))
     other = list(iterate_batches(ds, 16, shuffle=True, seed=1, epoch=3))
     assert not torch.equal(full[0][1], other[0][1])
+
+
+def _extracted_cifar10(data_dir, batch):
+    """An extracted CIFAR-10 folder whose first training batch is ``batch`` (the others valid)."""
+    folder = data_dir / CIFAR10.folder
+    folder.mkdir(parents=True)
+    good = {b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 9]}
+    for name in CIFAR10.train_files:
+        (folder / name).write_bytes(_pickle_bytes(batch if name == "data_batch_1" else good))
+    (folder / CIFAR10.meta_file).write_bytes(_pickle_bytes({CIFAR10.names_key: [b"c"] * 10}))
+
+
+@pytest.mark.parametrize("batch, match", [
+    ({b"labels": [0]}, "needs the keys data and labels"),
+    ([1, 2], "needs the keys"),
+    ({b"data": np.zeros((2, 3000), dtype=np.uint8), b"labels": [0, 1]}, r"expected uint8 \(N, 3072\)"),
+    ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0]}, "labels for 2 images"),
+    ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [0, 10]}, r"labels outside \[0, 10\)"),
+    ({b"data": np.zeros((2, 3072), dtype=np.uint8), b"labels": [-1, 0]}, r"labels outside \[0, 10\)"),
+])
+def test_malformed_cifar_batches_are_clear_errors(tmp_path, batch, match):
+    _extracted_cifar10(tmp_path, batch)
+    with pytest.raises(DatasetError, match=match):
+        load_cifar("cifar10", tmp_path, download=False)
+
+
+def test_valid_extracted_cifar_loads(tmp_path):
+    _extracted_cifar10(tmp_path, {b"data": np.ones((3, 3072), dtype=np.uint8), b"labels": [1, 2, 3]})
+    data = load_cifar("cifar10", tmp_path, download=False)
+    assert len(data) == 3 + 2 * 4 and data.labels[:3].tolist() == [1, 2, 3]
+
+
+def test_failed_download_leaves_no_created_folder(tmp_path):
+    with pytest.raises(DatasetError, match="could not download"):
+        load_cifar("cifar100", tmp_path / "new" / "deep", url=(tmp_path / "nowhere.tar.gz").as_uri())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_fashion_mnist_data_dir_is_an_error_offline(tmp_path):
+    with pytest.raises(DatasetError, match="data directory .*typo.* does not exist"):
+        load_fashion_mnist(tmp_path / "typo", train=False, download=False)
+
+
+@pytest.mark.parametrize("name, options, match", [
+    ("synthetic", {"size": 0}, r"size must be an integer in \[1, 512\]"),
+    ("synthetic", {"colours": 3}, "colours is not an option of the synthetic loader; allowed: num_samples"),
+    ("synthetic", {"noise": float("nan")}, "noise must be a number"),
+    ("cifar10", {"md5": "xyz"}, "md5 must be 32 hex digits"),
+    ("fashion_mnist", {"size": 28}, "fashion_mnist takes none"),
+])
+def test_loader_options_are_checked(name, options, match):
+    with pytest.raises(ConfigError, match=match):
+        load_dataset(name, train=False, **options)
+
+
+def test_large_seeds_work_and_small_seeds_keep_their_streams():
+    assert len(epoch_permutation(10, 20240101, 3)) == 10
+    assert torch.rand(1, generator=step_generator(2**62, 10**6, 10**6)).item() < 1
+    data = synthetic_dataset(num_samples=20, size=8, seed=2**62)
+    assert train_val_split(data, 5, seed=2**62 + 1)[1].labels.numel() == 5
+    old = torch.Generator().manual_seed((3 * 1_000_003 + 1) * 1_000_003 + 2)  # the formula before the fix
+    assert torch.equal(torch.rand(4, generator=step_generator(3, 1, 2)), torch.rand(4, generator=old))

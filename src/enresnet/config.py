@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .data import DATASETS
+from .data import DATASETS, SEED_LIMIT, check_options, image_shape
 from .errors import ConfigError
 
 
@@ -46,14 +46,21 @@ def _pos(v):
     return v > 0
 
 
+def _seed(v):
+    return 0 <= v < SEED_LIMIT
+
+
 def _choice(*options):
     return Key("str", options[0], lambda v: v in options, f"one of {', '.join(map(repr, options))}")
 
 
+MAX_STEPS = 1000
+"""The most attack iterations a config may ask for (the paper uses at most 20 for training and validation)."""
+
 SCHEMA: dict[str, dict[str, Key]] = {
     "model": {
         "name": Key("str", "en1_resnet20", allowed="a model name (see `enresnet models`)"),
-        "noise_coef": Key("float", 0.1, _nonneg, ">= 0 (paper: 0.1)"),
+        "noise_coef": Key("float", 0.1, lambda v: 0 <= v <= 10, "in [0, 10] (paper: 0.1)"),
         "std_mode": _choice("tensor", "sample"),
         "dropout": Key("float", 0.0, lambda v: 0 <= v < 1, "in [0, 1)"),
         "input_mean": Key("list[float]", None, allowed="a per-channel list, with input_std"),
@@ -66,27 +73,28 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "val_size": Key("int", 5000, _nonneg, ">= 0 (paper: 5000 of CIFAR's 50k)"),
         "train_limit": Key("int", 0, _nonneg, ">= 0 (0: all training images)"),
         "augment": Key("bool", True),
-        "padding": Key("int", 4, _nonneg, ">= 0 pixels"),
+        "padding": Key("int", 4, _nonneg, ">= 0 pixels, at most the image size"),
         "flip": Key("bool", True),
-        "split_seed": Key("int", 0),
+        "split_seed": Key("int", 0, _seed, "an integer in [0, 2**63)"),
         "options": Key("table", {}, allowed="a table of loader options (synthetic: num_samples, size, ...)"),
     },
     "train": {
         "method": _choice("pgd", "natural", "trades"),
         "epochs": Key("int", 200, _pos, "> 0"),
         "batch_size": Key("int", 128, _pos, "> 0"),
-        "lr": Key("float", 0.1, _pos, "> 0"),
+        "lr": Key("float", 0.1, lambda v: 0 < v <= 100, "in (0, 100] (paper: 0.1)"),
         "momentum": Key("float", 0.9, lambda v: 0 <= v < 1, "in [0, 1)"),
         "nesterov": Key("bool", True),
-        "weight_decay": Key("float", 5e-4, _nonneg, ">= 0"),
+        "weight_decay": Key("float", 5e-4, lambda v: 0 <= v <= 1, "in [0, 1] (paper: 5e-4)"),
         "milestones": Key("list[int]", [80, 120, 160], lambda v: all(m > 0 for m in v) and v == sorted(v),
                           "increasing positive epochs"),
         "gamma": Key("float", 0.1, lambda v: 0 < v <= 1, "in (0, 1]"),
-        "seed": Key("int", 0),
+        "seed": Key("int", 0, _seed, "an integer in [0, 2**63)"),
         "select": _choice("auto", "robust", "natural"),
         "attack_bn_mode": _choice("train", "eval"),
-        "trades_beta": Key("float", 6.0, _nonneg, ">= 0 (TRADES: 6)"),
-        "ensemble_weight_lr": Key("float", 0.0, _nonneg, ">= 0 (0: follow the learning-rate schedule)"),
+        "trades_beta": Key("float", 6.0, lambda v: 0 <= v <= 1000, "in [0, 1000] (TRADES: 6)"),
+        "ensemble_weight_lr": Key("float", 0.0, lambda v: 0 <= v <= 100,
+                                  "in [0, 100] (0: follow the learning-rate schedule)"),
         "checkpoint_every": Key("int", 0, _nonneg, ">= 0 steps (0: at the end of each epoch only)"),
         "device": Key("str", "auto", allowed="'auto', 'cpu', 'cuda' or 'cuda:N'"),
         "sync_batchnorm": Key("bool", False),
@@ -96,16 +104,17 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "compile": Key("bool", False),
     },
     "attack": {
-        "eps": Key("float", 8 / 255, _nonneg, ">= 0, in pixel units (e.g. \"8/255\")"),
-        "alpha": Key("float", 2 / 255, _pos, "> 0, in pixel units (e.g. \"2/255\")"),
-        "steps": Key("int", 10, _pos, "> 0"),
+        "eps": Key("float", 8 / 255, lambda v: 0 <= v <= 1, "in [0, 1], in pixel units (e.g. \"8/255\")"),
+        "alpha": Key("float", 2 / 255, lambda v: 0 < v <= 1, "in (0, 1], in pixel units (e.g. \"2/255\")"),
+        "steps": Key("int", 10, lambda v: 1 <= v <= MAX_STEPS, f"in [1, {MAX_STEPS}]"),
         "random_start": Key("bool", True),
         "clip_start": Key("bool", False),
     },
     "validation": {
         "batch_size": Key("int", 256, _pos, "> 0"),
         "limit": Key("int", 0, _nonneg, ">= 0 (0: the whole validation split)"),
-        "attack_steps": Key("int", 20, _nonneg, ">= 0 (IFGSM steps for robust accuracy; 0: skip)"),
+        "attack_steps": Key("int", 20, lambda v: 0 <= v <= MAX_STEPS,
+                            f"in [0, {MAX_STEPS}] (IFGSM steps for robust accuracy; 0: skip)"),
         "every": Key("int", 1, _pos, "> 0 epochs"),
     },
 }
@@ -140,6 +149,8 @@ def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
     elif key.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail("an integer")
+        if not -(2**63) <= value < 2**63:
+            raise fail(f"{key.allowed or 'an integer'} (a 64-bit integer)")
     elif key.kind == "bool":
         if not isinstance(value, bool):
             raise fail("true or false")
@@ -156,6 +167,8 @@ def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
         item = int if key.kind == "list[int]" else (int, float)
         if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, item) for v in value):
             raise fail(f"a list of {'integers' if item is int else 'numbers'}")
+        if any(not math.isfinite(v) or abs(v) >= 2**63 for v in value):
+            raise fail("a list of finite numbers")
         if item is not int:
             value = [float(v) for v in value]
     if not key.check(value):
@@ -196,9 +209,29 @@ def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
 
 
 def _check_together(config: dict[str, Any], where: str) -> None:
-    model = config["model"]
+    """Checks across keys: data options and shapes, optimiser, model selection, model name, device."""
+    model, data, train = config["model"], config["data"], config["train"]
+    check_options(data["name"], data["options"], where=f"{where}: data.options")
+    channels, height, _ = image_shape(data["name"], data["options"])
     if (model["input_mean"] is None) != (model["input_std"] is None):
         raise ConfigError(f"{where}: give both model.input_mean and model.input_std, or neither")
+    for key in ("input_mean", "input_std"):
+        if model[key] is not None and len(model[key]) != channels:
+            raise ConfigError(
+                f"{where}: model.{key} has {len(model[key])} values but {data['name']} images have {channels} "
+                f"channels; give one value per channel"
+            )
+    if data["padding"] > height:
+        raise ConfigError(f"{where}: data.padding ({data['padding']}) must be at most the image size ({height})")
+    if train["nesterov"] and train["momentum"] == 0:
+        raise ConfigError(f"{where}: train.nesterov = true needs train.momentum > 0 (paper: 0.9); "
+                          f"set a momentum or nesterov = false")
+    robust = train["method"] != "natural" and config["validation"]["attack_steps"] > 0
+    if train["select"] == "robust" and not robust:
+        raise ConfigError(
+            f"{where}: train.select = \"robust\" needs robust validation (train.method pgd or trades and "
+            f"validation.attack_steps > 0); set them, or select = \"natural\""
+        )
     from .models import UnknownModelError, create_model
 
     try:
@@ -216,12 +249,25 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path} ({err.strerror})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
     for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
-    return validate(raw, where=str(path))
+        if not isinstance(raw.setdefault(section, {}), dict):
+            raise ConfigError(f"{path}: [{section}] must be a table of keys, got {raw[section]!r}")
+        raw[section].update(values)
+    config = validate(raw, where=str(path))
+    missing = [f"{section}.name" for section in ("model", "data") if "name" not in raw.get(section, {})]
+    if missing:
+        raise ConfigError(
+            f"{path} does not set {' and '.join(missing)}; a config names its model and dataset "
+            f"(the defaults would start a 200-epoch CIFAR-10 run): see `enresnet config show quickstart`"
+        )
+    return config
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:

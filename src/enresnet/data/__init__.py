@@ -10,12 +10,14 @@ from .dataset import (
     DatasetError,
     ImageDataset,
     epoch_permutation,
+    generator_seed,
     iterate_batches,
     num_batches,
     to_float,
     train_val_split,
 )
 from .fashion_mnist import load_fashion_mnist
+from .options import SEED_LIMIT, check_options, image_shape
 from .synthetic import synthetic_dataset
 
 DATASETS = ("cifar10", "cifar100", "fashion_mnist", "synthetic")
@@ -25,22 +27,29 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     """Load a dataset by name: cifar10, cifar100, fashion_mnist, synthetic.
 
     ``options`` go to the loader (for synthetic: num_samples, num_classes,
-    channels, size, noise, seed).
+    channels, size, noise, seed; for CIFAR: url, md5) and are checked first
+    (:mod:`enresnet.data.options`); ``download`` is taken by CIFAR and Fashion-MNIST.
     """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    download = options.pop("download", True) if name != "synthetic" else True
+    check_options(name, options, where="dataset options")
     if name in CIFAR_SOURCES:
-        return load_cifar(name, data_dir or "data", train=train, **options)
+        return load_cifar(name, data_dir or "data", train=train, download=download, **options)
     if name == "fashion_mnist":
-        return load_fashion_mnist(data_dir, train=train, **options)
-    if name == "synthetic":
-        return synthetic_dataset(train=train, **options)
-    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        return load_fashion_mnist(data_dir, train=train, download=download)
+    return synthetic_dataset(train=train, **options)
 
 
 __all__ = [
     "DATASETS",
     "DatasetError",
+    "SEED_LIMIT",
     "ImageDataset",
+    "check_options",
     "epoch_permutation",
+    "generator_seed",
+    "image_shape",
     "iterate_batches",
     "load_cifar",
     "load_dataset",

@@ -94,6 +94,28 @@ def _read_batch(path: Path) -> dict:
         raise DatasetError(f"{path} is not a valid CIFAR batch ({err}); delete the folder and extract again") from None
 
 
+def _batch_arrays(batch: object, source: CifarSource, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The (images (N, 3, 32, 32) uint8, labels (N,) int64) of a batch, checked for keys, sizes and label range."""
+    fix = f"delete {path.parent} and run again to re-extract the official archive"
+    keys = (b"data", source.label_key)
+    if not isinstance(batch, dict) or any(key not in batch for key in keys):
+        raise DatasetError(f"{path} is not a {source.name} batch (it needs the keys data and "
+                           f"{source.label_key.decode()}); {fix}")
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[source.label_key])
+    except (ValueError, TypeError) as err:
+        raise DatasetError(f"{path} holds unreadable arrays ({err}); {fix}") from None
+    pixels = 3 * 32 * 32
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != pixels:
+        raise DatasetError(f"{path}: data is {data.dtype} {data.shape}, expected uint8 (N, {pixels}); {fix}")
+    if labels.ndim != 1 or len(labels) != len(data) or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetError(f"{path}: {labels.shape} labels for {len(data)} images; {fix}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= source.num_classes):
+        raise DatasetError(f"{path}: labels outside [0, {source.num_classes}); {fix}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
 def _safe_extract(archive: Path, dest: Path) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         root = dest.resolve()
@@ -136,12 +158,15 @@ def load_cifar(
         path = folder / fname
         if not path.exists():
             raise DatasetError(f"missing {path}; delete {folder} and run again to re-extract")
-        batch = _read_batch(path)
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        images.append(data.reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[source.label_key], dtype=np.int64))
+        data, batch_labels = _batch_arrays(_read_batch(path), source, path)
+        images.append(data)
+        labels.append(batch_labels)
     meta = _read_batch(folder / source.meta_file)
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[source.names_key]]
+    names = meta.get(source.names_key) if isinstance(meta, dict) else None
+    if not isinstance(names, list) or len(names) != source.num_classes:
+        raise DatasetError(f"{folder / source.meta_file} does not list the {source.num_classes} class names; "
+                           f"delete {folder} and run again to re-extract the official archive")
+    names = [n.decode(errors="replace") if isinstance(n, bytes) else str(n) for n in names]
     return ImageDataset(
         torch.from_numpy(np.concatenate(images)),
         torch.from_numpy(np.concatenate(labels)),

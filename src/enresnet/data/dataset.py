@@ -64,7 +64,7 @@ def train_val_split(dataset: ImageDataset, val_size: int, seed: int = 0) -> tupl
     """Seeded random split into (train, validation); paper: 45k/5k of CIFAR's 50k."""
     if not 0 <= val_size < len(dataset):
         raise ValueError(f"val_size must be in [0, {len(dataset)}), got {val_size}")
-    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(generator_seed(seed)))
     perm = perm.to(dataset.images.device)
     return dataset.subset(perm[val_size:]), dataset.subset(perm[:val_size])
 
@@ -76,16 +76,22 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
+def generator_seed(value: int) -> int:
+    """``value`` reduced to the 64 bits a torch generator takes (two's complement: the seed torch uses for any
+    value it accepts), so that seed arithmetic never overflows."""
+    return value % 2**64
+
+
 def step_generator(seed: int, epoch: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
     """A generator determined by (seed, epoch, step), so a resumed run replays it exactly."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + epoch) * 1_000_003 + step)
+    g.manual_seed(generator_seed((seed * 1_000_003 + epoch) * 1_000_003 + step))
     return g
 
 
 def epoch_permutation(n: int, seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """The shuffling order of epoch ``epoch`` (independent of how the run got there)."""
-    g = torch.Generator().manual_seed(seed * 7919 + epoch)
+    g = torch.Generator().manual_seed(generator_seed(seed * 7919 + epoch))
     return torch.randperm(n, generator=g).to(device)
 
 

@@ -1,15 +1,16 @@
 """Fetch a file from a URL (http(s):// or file://) or a local path, verify its MD5.
 
 Every write is atomic (temporary file + rename), so an interrupted download
-never leaves a half file that later passes for a whole one.
+never leaves a half file that later passes for a whole one; a failed download
+leaves no folder it created.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -47,11 +48,12 @@ def fetch(url: str, dest: Path, md5: str | None) -> Path:
     if dest.exists():
         verify_md5(dest, md5)
         return dest
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # innermost first
     dest.parent.mkdir(parents=True, exist_ok=True)
     source = url if "://" in url else Path(url).resolve().as_uri()
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=60) as response:
             shutil.copyfileobj(response, out)
         verify_md5(tmp, md5)
@@ -63,4 +65,7 @@ def fetch(url: str, dest: Path, md5: str | None) -> Path:
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
+        for folder in created if not dest.exists() else []:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     return dest

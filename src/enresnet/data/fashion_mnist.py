@@ -1,7 +1,10 @@
 """Fashion-MNIST (Xiao et al. 2017) from IDX files.
 
 Looked for in ``data_dir``, then in /usr/share/datasets/fashion-mnist (Debian
-package ``dataset-fashion-mnist``), else downloaded. Downloads are checked
+package ``dataset-fashion-mnist``), else downloaded into ``data_dir``. A
+``data_dir`` that does not exist is an error when the download is off (a
+mistyped --data-dir must not silently read the system copy); with the download
+on, reading the system copy instead says so on stderr. Downloads are checked
 against the official MD5s of the .gz files; files found on disk are checked for
 their IDX structure (Debian recompresses them, so their MD5s differ).
 Adversarial experiments on Fashion-MNIST use eps = 0.1 by convention, not 8/255.
@@ -10,6 +13,7 @@ Adversarial experiments on Fashion-MNIST use eps = 0.1 by convention, not 8/255.
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +52,16 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
+    if data_dir is not None and not data_dir.is_dir() and not download:
+        raise DatasetError(
+            f"the Fashion-MNIST data directory {data_dir} does not exist; pass the folder that holds the IDX files, "
+            f"or leave --data-dir out to use {SYSTEM_DIR}"
+        )
     for folder in ([data_dir] if data_dir else []) + [SYSTEM_DIR]:
         for name in (stem, stem + ".gz"):
             if (folder / name).exists():
+                if folder == SYSTEM_DIR and data_dir is not None and not data_dir.is_dir():
+                    print(f"note: {data_dir} does not exist; reading Fashion-MNIST from {SYSTEM_DIR}", file=sys.stderr)
                 return folder / name
     if not download or data_dir is None:
         raise DatasetError(

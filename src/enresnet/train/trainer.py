@@ -41,7 +41,7 @@ from tqdm import tqdm
 from ..checkpoint import load_state_into, model_tensors, read_checkpoint, read_metadata, save_checkpoint
 from ..config import to_toml
 from ..device import resolve_device
-from ..data import ImageDataset, iterate_batches, load_dataset, num_batches, train_val_split
+from ..data import ImageDataset, generator_seed, iterate_batches, load_dataset, num_batches, train_val_split
 from ..errors import CheckpointError, ConfigError, TrainingDivergedError
 from ..locking import LOCK_NAME, run_lock
 from ..models import Ensemble, create_model
@@ -99,7 +99,7 @@ class Trainer:
         select = self.train_cfg["select"]
         self.select = ("natural" if self.method == "natural" else "robust") if select == "auto" else select
 
-        torch.manual_seed(self.train_cfg["seed"] + self.ctx.rank)
+        torch.manual_seed(generator_seed(self.train_cfg["seed"] + self.ctx.rank))
         self.train_set, self.val_set = load_training_data(config)
         if config["validation"]["limit"]:
             self.val_set = self.val_set.subset(torch.arange(min(config["validation"]["limit"], len(self.val_set))))
@@ -337,7 +337,7 @@ class Trainer:
     # ----------------------------------------------------------------- epoch
     def _validate(self) -> tuple[float, float | None]:
         with self._autocast():
-            return self.validator(self.val_set, seed=self.train_cfg["seed"] * 1000 + self.epoch)
+            return self.validator(self.val_set, seed=generator_seed(self.train_cfg["seed"] * 1000 + self.epoch))
 
     def _finish_epoch(self, lr: float, seconds: float) -> None:
         self._check_finite()

@@ -1,0 +1,85 @@
+"""Every config key is checked up front: the error names the key and what to set, before any work."""
+
+import pytest
+
+from enresnet.cli import main
+from enresnet.config import load_config
+from enresnet.errors import ConfigError
+from enresnet.train import train
+
+from helpers import tiny_config, write_config
+
+NAMES = {"model": '"en1_resnet8"', "data": '"synthetic"'}
+
+
+def _with_names(text: str) -> str:
+    """``text`` with the model and dataset named (in its own [model]/[data] tables when it has them)."""
+    for section, name in NAMES.items():
+        header = f"[{section}]\n"
+        text = text.replace(header, f"{header}name = {name}\n") if header in text else f"{header}name = {name}\n" + text
+    return text
+
+
+def _load(tmp_path, text: str):
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[train]\nmomentum = 0.0\n", r"train.nesterov = true needs train.momentum > 0"),
+    ("[train]\nseed = -1\n", r"train.seed\) must be an integer in \[0, 2\*\*63\)"),
+    ("[train]\nseed = 9223372036854775808\n", r"train.seed\) must be an integer in \[0, 2\*\*63\)"),
+    ("[data]\nsplit_seed = -5\n", r"data.split_seed\) must be an integer in \[0, 2\*\*63\)"),
+    ("[data]\noptions = { size = 0 }\n", r"data.options.size must be an integer in \[1, 512\]"),
+    ("[data]\noptions = { sizee = 8 }\n", r"data.options.sizee is not an option of the synthetic loader"),
+    ("[data]\noptions = { download = false }\n", r"download is not an option .*use data.download"),
+    ("[model]\ninput_mean = [0.5]\ninput_std = [0.2]\n", "input_mean has 1 values but synthetic images have 3"),
+    ("[model]\ninput_mean = [0.5, 0.5, nan]\ninput_std = [1, 1, 1]\n", "input_mean.* must be a list of finite"),
+    ("[train]\nlr = 1e6\n", r"train.lr\) must be in \(0, 100\]"),
+    ("[attack]\neps = 1.5\n", r"attack.eps\) must be in \[0, 1\]"),
+    ("[attack]\neps = 1e30\n", r"attack.eps\) must be in \[0, 1\]"),
+    ("[attack]\nalpha = 2.0\n", r"attack.alpha\) must be in \(0, 1\]"),
+    ("[attack]\nsteps = 1000000000\n", r"attack.steps\) must be in \[1, 1000\]"),
+    ("[validation]\nattack_steps = 5000\n", r"validation.attack_steps\) must be in \[0, 1000\]"),
+    ("[data]\npadding = 1000000\n", r"data.padding \(1000000\) must be at most the image size \(32\)"),
+    ("[train]\nepochs = 10000000000000000000000\n", "train.epochs.* must be > 0 \\(a 64-bit integer\\)"),
+    ('[train]\nmethod = "natural"\nselect = "robust"\n', 'select = "robust" needs robust validation'),
+    ('[train]\nselect = "robust"\n[validation]\nattack_steps = 0\n', 'select = "robust" needs robust validation'),
+])
+def test_bad_value_names_key_and_fix(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        _load(tmp_path, _with_names(text))
+
+
+def test_empty_config_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="does not set model.name and data.name.*200-epoch CIFAR-10"):
+        _load(tmp_path, "")
+    with pytest.raises(ConfigError, match="does not set data.name"):
+        _load(tmp_path, '[model]\nname = "resnet8"\n')
+
+
+def test_non_utf8_config(tmp_path, capsys):
+    (tmp_path / "c.toml").write_bytes(_with_names("").encode() + b'[train]\n# caf\xe9\n')
+    assert main(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "save it as UTF-8" in err and "Traceback" not in err
+
+
+def test_set_on_a_non_table_section(tmp_path):
+    (tmp_path / "c.toml").write_text('model = 3\n')
+    with pytest.raises(ConfigError, match=r"\[model\] must be a table"):
+        load_config(tmp_path / "c.toml", {"model": {"name": "resnet8"}})
+
+
+def test_a_large_seed_trains(tmp_path):
+    config = tiny_config(model={"name": "resnet8"}, train={"epochs": 1, "seed": 20240101},
+                         data={"split_seed": 2**62, "options": {"num_samples": 96, "size": 8, "seed": 2**40}})
+    rows = train(config, tmp_path / "run", quiet=True)
+    assert len(rows) == 1 and rows[0]["val_nat_acc"] is not None
+
+
+def test_config_from_the_cli_with_a_large_seed_validates(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
+    assert main(["train", str(cfg), "--set", "train.seed=2**70", "--out", str(tmp_path / "r")]) == 2
+    assert "train.seed) must be an integer" in capsys.readouterr().err
