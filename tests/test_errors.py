@@ -150,3 +150,19 @@ def test_evaluate_refuses_a_non_finite_checkpoint(tmp_path, capsys):
     path = save_model(tmp_path / "a", model)
     err = _cli_error(capsys, ["evaluate", str(path), "--out", str(tmp_path / "e")])
     assert "non-finite values" in err and "diverged" in err
+
+
+def test_integrate_out_that_is_a_directory(tmp_path, capsys):
+    paths = [save_model(tmp_path / n, enresnet.create_model("en1_resnet8")) for n in ("a", "b")]
+    (tmp_path / "merged").mkdir()
+    err = _cli_error(capsys, ["integrate", *map(str, paths), "--out", str(tmp_path / "merged")])
+    assert "is a directory; give a file path such as" in err
+    assert not (tmp_path / "merged.safetensors").exists()
+
+
+@pytest.mark.parametrize("argv", [["pde", "--seed", "-1"], ["pde", "--grid", "100000"], ["plot", "training", "r"]])
+def test_cli_values_and_outputs_checked_before_work(tmp_path, capsys, argv):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "x" if argv[0] == "plot" else tmp_path / "out"
+    err = _cli_error(capsys, [*argv, "--out", str(out)])
+    assert "--seed" in err or "--grid" in err or "cannot be created" in err

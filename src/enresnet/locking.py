@@ -83,7 +83,10 @@ def run_lock(folder: str | Path, purpose: str) -> Iterator[Path]:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder} is a file, not a directory; choose another --out")
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create {folder} ({err.strerror}); choose another --out") from None
     key = folder.resolve()
     if key in _held:
         _held[key] += 1

@@ -7,11 +7,13 @@ import argparse
 from ..checkpoint import load_model, save_model
 from ..errors import CheckpointError
 from ..models import integrate_models
+from ..outputs import check_output_file
 
 
 def run(args: argparse.Namespace) -> int:
     if len(args.checkpoints) < 2:
         raise CheckpointError("integrate needs at least two checkpoints")
+    check_output_file(args.out)
     models = [load_model(path) for path in args.checkpoints]
     datasets = {m.checkpoint_meta.get("dataset", {}).get("name") for m in models}
     if len(datasets) > 1:
@@ -26,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("integrate", help="one model averaging separately trained models (Sec. 4.2)")
     p.add_argument("checkpoints", nargs="+", metavar="CKPT")
-    p.add_argument("--out", required=True, help="checkpoint to write (.safetensors)")
+    p.add_argument("--out", required=True, help="checkpoint file to write (.safetensors is added if missing)")
     p.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..errors import ConfigError
+from ..outputs import check_output_dir
 from ..pde import (
     FILTER_RATE,
     PAPER_DT,
@@ -39,6 +41,19 @@ def comma_separated(convert: Callable[[str], object]) -> Callable[[str], list]:
     return parse
 
 
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Upper bounds (beyond them the solver runs out of memory or time) and the output folder, before any work."""
+    if args.grid > 1024 or args.velocity_mesh > args.grid or args.terminal_modes > args.grid // 2:
+        raise ConfigError("need --grid <= 1024, --velocity-mesh <= --grid and --terminal-modes <= --grid / 2")
+    if args.slices > 1000 or args.mc_points > 10_000 or max(args.paths) > 10**7:
+        raise ConfigError("need --slices <= 1000, --mc-points <= 10000 and --paths <= 10000000")
+    if not args.sigmas or not all(math.isfinite(s) and 0 <= s <= 10 for s in args.sigmas):
+        raise ConfigError(f"--sigmas must be values in [0, 10], got {args.sigmas}")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed must be in [0, 2**63), got {args.seed}")
+    check_output_dir(args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.grid < 8 or not 0 < args.dt <= 0.5 or args.mc_points < 1 or not 0 < args.mc_dt <= 0.5:
         raise ConfigError("need --grid >= 8, 0 < --dt <= 0.5, --mc-points >= 1 and 0 < --mc-dt <= 0.5")
@@ -46,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--paths must be positive counts, got {args.paths}")
     if args.velocity_mesh < 1 or args.slices < 1 or args.terminal_modes < 1:
         raise ConfigError("need --velocity-mesh, --slices and --terminal-modes >= 1")
+    _check_sizes(args)
     problem = paper_problem(
         args.grid, args.seed, velocity_mesh=args.velocity_mesh, slices=args.slices, terminal_modes=args.terminal_modes
     )

@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..outputs import check_output_file
 from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, build_attack, default_budget, display_name, parse_attacks
 from ..plots.adversarial import AttackFactory, draw_adversarial_figure
 from ..plots.robustness import draw_eps_figure, ifgsm_factory
@@ -22,6 +24,7 @@ from .pde import comma_separated
 
 
 def run_training(args: argparse.Namespace) -> int:
+    check_output_file(args.out)
     path = plot_training_curves(read_runs(args.run_dirs), args.out, title=args.title)
     print(f"wrote {path}")
     return 0
@@ -37,8 +40,9 @@ def attack_factory(name: str, settings: AttackSettings) -> AttackFactory:
 
 
 def run_examples(args: argparse.Namespace) -> int:
-    if args.count < 1:
-        raise ConfigError(f"--count must be >= 1, got {args.count}")
+    if not 1 <= args.count <= 100:
+        raise ConfigError(f"--count must be in [1, 100], got {args.count}")
+    _check_common(args)
     eps, alpha, budget = default_budget(args.dataset, args.eps, args.alpha)
     settings = AttackSettings(eps=eps, alpha=alpha, eot=args.eot)
     attacks = {figure_label(name): attack_factory(name, settings) for name in parse_attacks(args.attacks)}
@@ -48,10 +52,15 @@ def run_examples(args: argparse.Namespace) -> int:
 
 
 def run_eps_curve(args: argparse.Namespace) -> int:
-    if not args.eps or min(args.eps) < 0 or max(args.eps) > 255:
+    if not args.eps or not all(math.isfinite(e) and 0 <= e <= 255 for e in args.eps):
         raise ConfigError(f"--eps must be values in [0, 255] (units of 1/255), got {args.eps}")
-    if args.steps < 1 or args.eot < 1:
-        raise ConfigError("--steps and --eot must be >= 1")
+    if not 1 <= args.steps <= 1000:
+        raise ConfigError(f"--steps must be in [1, 1000], got {args.steps}")
+    if not (math.isfinite(args.alpha_fraction) and 0 < args.alpha_fraction <= 1):
+        raise ConfigError(f"--alpha-fraction must be in (0, 1], got {args.alpha_fraction}")
+    if args.limit is not None and args.limit < 1 or args.batch_size < 1:
+        raise ConfigError("--limit and --batch-size must be >= 1")
+    _check_common(args)
     factory = ifgsm_factory(steps=args.steps, alpha_fraction=args.alpha_fraction, eot_samples=args.eot)
     title = f"{args.dataset}: IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
     curves = draw_eps_figure(
@@ -62,6 +71,13 @@ def run_eps_curve(args: argparse.Namespace) -> int:
         print(f"{label}: " + ", ".join(f"eps {255 * e:g}/255: {100 * a:.2f}%" for e, a in curve))
     print(f"wrote {args.out}")
     return 0
+
+
+def _check_common(args: argparse.Namespace) -> None:
+    """The checks every image figure shares: --eot and --out."""
+    if not 1 <= args.eot <= 1000:
+        raise ConfigError(f"--eot must be in [1, 1000], got {args.eot}")
+    check_output_file(args.out)
 
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:

@@ -6,9 +6,11 @@ import argparse
 from pathlib import Path
 
 from ..config import load_config, parse_override
+from ..outputs import check_output_dir
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_output_dir(Path(args.out) if args.out else Path("runs") / Path(args.config).stem)
     overrides: dict[str, dict] = {}
     for text in args.set or []:
         section, key, value = parse_override(text)
@@ -16,7 +18,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     from ..train import train
 
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     metrics = train(config, out, resume=args.resume, quiet=args.quiet)
     if metrics:
         last = metrics[-1]

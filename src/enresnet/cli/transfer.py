@@ -13,10 +13,19 @@ import sys
 from ..checkpoint import load_model
 from ..evaluate import Row, evaluate_attacks, write_tables
 from ..evaluate.inputs import check_compatible, model_label
+from ..locking import run_lock
+from ..outputs import check_output_dir
 from .evaluate import add_shared_arguments, device_from, prepare, run_dir, safe_name
 
 
 def run(args: argparse.Namespace) -> int:
+    """Hold the lock of --out (another evaluation there fails at once) and run the blind attacks."""
+    check_output_dir(args.out)
+    with run_lock(args.out, purpose="transfer"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     device = device_from(args.device)
     oracle = load_model(args.oracle, device)
     targets = [load_model(p, device) for p in args.target]

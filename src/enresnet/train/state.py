@@ -26,7 +26,9 @@ def optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer) -> dic
     return {f"optim/{name}": buf for name, buf in member_layout(model, buffers).items()}
 
 
-def load_optimizer_tensors(model: nn.Module, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_tensors(
+    model: nn.Module, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
+) -> None:
     """Restore the momentum buffers in place (tensors already in use, e.g. by a captured step, stay valid)."""
     buffers = fused_layout(model, {k[len("optim/") :]: v for k, v in tensors.items() if k.startswith("optim/")})
     for name, param in model.named_parameters():
