@@ -270,6 +270,7 @@ def test_missing_fashion_mnist_data_dir_is_an_error_offline(tmp_path):
     ("synthetic", {"noise": float("nan")}, "noise must be a number"),
     ("cifar10", {"md5": "xyz"}, "md5 must be 32 hex digits"),
     ("fashion_mnist", {"size": 28}, "fashion_mnist takes none"),
+    ("synthetic", {"num_samples": 10**7, "size": 512}, "more than the .* a synthetic dataset may hold"),
 ])
 def test_loader_options_are_checked(name, options, match):
     with pytest.raises(ConfigError, match=match):

@@ -73,3 +73,17 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
         return [{k: v for k, v in json.loads(r).items() if k != "seconds"} for r in rows]
 
     assert strip(ref_rows) == strip(run_rows)
+
+
+def test_resume_refuses_an_edited_epoch(tmp_path):
+    """Editing the stored epoch (one byte of metadata) would make --resume redo an epoch: it is refused."""
+    cfg = write_config(tmp_path / "cfg.toml", tiny_config(train={"epochs": 2}))
+    subprocess.run(_train_cmd(cfg, tmp_path / "run"), check=True, env=ENV, capture_output=True, timeout=600)
+    last = tmp_path / "run" / "last.safetensors"
+    raw = last.read_bytes()
+    assert b'\\"epoch\\": 2' in raw
+    last.write_bytes(raw.replace(b'\\"epoch\\": 2', b'\\"epoch\\": 1', 1))
+    done = subprocess.run(_train_cmd(cfg, tmp_path / "run", "--resume"), env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 2
+    assert "metadata does not match its SHA-256" in done.stderr and "Traceback" not in done.stderr

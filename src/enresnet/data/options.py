@@ -17,6 +17,9 @@ from ..errors import ConfigError
 SEED_LIMIT = 2**63
 """Seeds are integers in [0, 2**63)."""
 
+MAX_SYNTHETIC_BYTES = 2**31
+"""The most uint8 pixels a synthetic dataset may hold (2 GiB)."""
+
 _INT = (lambda v: isinstance(v, int) and not isinstance(v, bool))
 _NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
 
@@ -53,6 +56,14 @@ def check_options(name: str, options: Any, where: str = "data.options") -> None:
         check, text = allowed[key]
         if not check(value):
             raise ConfigError(f"{where}.{key} must be {text}, got {value!r}")
+    if name == "synthetic":
+        channels, height, width = image_shape(name, options)
+        pixels = options.get("num_samples", 1024) * channels * height * width
+        if pixels > MAX_SYNTHETIC_BYTES:
+            raise ConfigError(
+                f"{where}: num_samples x channels x size^2 is {pixels:.3g} bytes, more than the "
+                f"{MAX_SYNTHETIC_BYTES:.3g} a synthetic dataset may hold; lower num_samples or size"
+            )
 
 
 def image_shape(name: str, options: dict[str, Any]) -> tuple[int, int, int]:
