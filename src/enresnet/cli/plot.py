@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..outputs import check_output_file
 from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, build_attack, default_budget, display_name, parse_attacks
+from ..outputs import check_output_file
 from ..plots.adversarial import AttackFactory, draw_adversarial_figure
 from ..plots.robustness import draw_eps_figure, ifgsm_factory
 from ..plots.training import plot_training_curves, read_runs

@@ -20,17 +20,23 @@ SEED_LIMIT = 2**63
 MAX_SYNTHETIC_BYTES = 2**31
 """The most uint8 pixels a synthetic dataset may hold (2 GiB)."""
 
-_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool))
-_NUMBER = (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
 
 OPTIONS: dict[str, dict[str, tuple[Any, str]]] = {
     "synthetic": {
-        "num_samples": (lambda v: _INT(v) and 1 <= v <= 10**7, "an integer in [1, 10**7]"),
-        "num_classes": (lambda v: _INT(v) and 2 <= v <= 1000, "an integer in [2, 1000]"),
-        "channels": (lambda v: _INT(v) and 1 <= v <= 64, "an integer in [1, 64]"),
-        "size": (lambda v: _INT(v) and 1 <= v <= 512, "an integer in [1, 512] (pixels)"),
-        "noise": (lambda v: _NUMBER(v) and 0 <= v <= 10, "a number in [0, 10]"),
-        "seed": (lambda v: _INT(v) and 0 <= v < SEED_LIMIT, "an integer in [0, 2**63)"),
+        "num_samples": (lambda v: _is_int(v) and 1 <= v <= 10**7, "an integer in [1, 10**7]"),
+        "num_classes": (lambda v: _is_int(v) and 2 <= v <= 1000, "an integer in [2, 1000]"),
+        "channels": (lambda v: _is_int(v) and 1 <= v <= 64, "an integer in [1, 64]"),
+        "size": (lambda v: _is_int(v) and 1 <= v <= 512, "an integer in [1, 512] (pixels)"),
+        "noise": (lambda v: _is_number(v) and 0 <= v <= 10, "a number in [0, 10]"),
+        "seed": (lambda v: _is_int(v) and 0 <= v < SEED_LIMIT, "an integer in [0, 2**63)"),
     },
     "cifar10": {
         "url": (lambda v: isinstance(v, str) and bool(v), "a URL or file path of the archive"),
