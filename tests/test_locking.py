@@ -13,6 +13,7 @@ from enresnet.checkpoint import load_model, read_metadata
 from enresnet.cli import main
 from enresnet.errors import ConfigError, LockedError
 from enresnet.locking import LOCK_NAME, run_lock
+from enresnet.train.run_dir import RunDir
 
 from helpers import tiny_config, write_config
 
@@ -76,9 +77,21 @@ def test_new_run_refuses_a_non_empty_directory(tmp_path, capsys):
     cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
     assert main(["train", str(cfg), "--out", str(run), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "is not empty (best.safetensors)" in err and "--resume" in err
+    assert "is not empty (best.safetensors); it holds no resumable checkpoint" in err
     assert (run / "best.safetensors").read_bytes() == b"an older run's best"
     assert sorted(p.name for p in run.iterdir()) == ["best.safetensors"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_restarts_with_the_same_config_only(tmp_path, capsys):
+    run = tmp_path / "run"
+    config = tiny_config(train={"epochs": 1})
+    RunDir(run).write_config(config)  # what a run killed in its first epoch leaves
+    other = write_config(tmp_path / "other.toml", tiny_config(train={"epochs": 1, "lr": 0.2}))
+    assert main(["train", str(other), "--out", str(run), "--quiet"]) == 2
+    assert "is not empty (config.json, config.toml)" in capsys.readouterr().err
+    same = write_config(tmp_path / "same.toml", config)
+    assert main(["train", str(same), "--out", str(run), "--quiet"]) == 0
+    assert read_metadata(run / "last")["epoch"] == 1
 
 
 def test_two_concurrent_train_runs_on_one_out(tmp_path):

@@ -8,7 +8,10 @@
     RUN_DIR/last.safetensors   resumable: model, optimiser, RNG states, progress
     RUN_DIR/best.safetensors   weights of the best validation epoch
 
-Every write replaces the file atomically (temporary file + rename).
+Every write replaces the file atomically (temporary file + rename). A new run
+starts only in a directory that holds nothing of another run
+(:meth:`RunDir.files_in_the_way`); a run killed before its first checkpoint
+left only its config, and the same config may start again there.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config import to_toml
+from ..locking import LOCK_NAME
 
 
 class RunDir:
@@ -36,6 +40,18 @@ class RunDir:
     @property
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    def files_in_the_way(self, config: dict[str, Any]) -> list[str]:
+        """Names of the files a new run of ``config`` would overwrite or mix with (the lock and the same config's
+        own copies excepted), sorted."""
+        if not self.path.is_dir():
+            return []
+        names = {p.name for p in self.path.iterdir()} - {LOCK_NAME}
+        config_file = self.path / "config.toml"
+        if names <= {"config.toml", "config.json"} and config_file.is_file():
+            if config_file.read_text() == to_toml(config):
+                return []
+        return sorted(names)
 
     def write_config(self, config: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ from ..config import to_toml
 from ..device import resolve_device
 from ..data import ImageDataset, generator_seed, iterate_batches, load_dataset, num_batches, train_val_split
 from ..errors import CheckpointError, ConfigError, TrainingDivergedError
-from ..locking import LOCK_NAME, run_lock
+from ..locking import run_lock
 from ..models import Ensemble, create_model
 from .distributed import DistContext
 from .ensemble_weights import update_weights, weight_gradient
@@ -384,13 +384,12 @@ class Trainer:
             if self.ctx.is_main:
                 self.run.write_metrics(self.metrics)
             return
-        held = sorted(p.name for p in self.run.path.iterdir() if p.name != LOCK_NAME) if self.run.path.is_dir() else []
+        held = self.run.files_in_the_way(self.config)
         if held:
             shown = ", ".join(held[:4]) + (" ..." if len(held) > 4 else "")
-            raise ConfigError(
-                f"{self.run.path} is not empty ({shown}); pass --resume to continue the run it holds, "
-                f"or choose another --out"
-            )
+            fix = "pass --resume to continue the run it holds" if self.run.last.exists() else (
+                "it holds no resumable checkpoint (last.safetensors): move its files away")
+            raise ConfigError(f"{self.run.path} is not empty ({shown}); {fix}, or choose another --out")
         self.run.write_config(self.config)
 
     def fit(self) -> list[dict[str, Any]]:
