@@ -11,8 +11,6 @@ from enresnet.attacks import CW, FGSM, IFGSM, PGD, CWInf
 from enresnet.errors import ConfigError
 from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, default_budget, parse_attacks
 
-torchattacks = pytest.importorskip("torchattacks")
-
 SHAPE = (3, 8, 8)
 
 
@@ -26,6 +24,7 @@ def model(name="resnet8", **kw):
 
 
 def test_fgsm_and_ifgsm_match_torchattacks_on_a_deterministic_model():
+    torchattacks = pytest.importorskip("torchattacks")  # installed by scripts/install.sh (--no-deps)
     net = model()
     x, y = batch(8)
     assert torch.allclose(FGSM(net, eps=8 / 255)(x, y), torchattacks.FGSM(net, eps=8 / 255)(x, y), atol=1e-6)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
+from matplotlib.image import imread
 
 from enresnet.cli import main
 from enresnet.reproduce import Reproduction, get_study
-
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def micro_scale():
@@ -27,10 +26,32 @@ def micro_scale():
                    sanity_steps=1, sanity_eot=(1, 2), eps_limit=4, eps_steps=1, repeats=2, examples=2)
 
 
-def table_numbers(markdown: str) -> list[float]:
-    """Every number in the table rows (mean, std, worst) of a Markdown table."""
-    rows = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
-    return [float(x) for row in rows for cell in row.split("|")[3:] for x in re.findall(r"\d+\.\d+", cell)]
+def first_table(markdown: str) -> list[str]:
+    """The rows of the first Markdown table whose header starts with ``| Model``."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Model"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def assert_counts_shown(row: dict, lines: list[str]) -> None:
+    """Each accuracy of a table row is a count of right predictions (of n images x repeats), its worst
+    case (right in every draw) is at most its mean, and the Markdown row shows it in %."""
+    (line,) = [line for line in lines if line.startswith(f"| {row['model']} |")]
+    for attack, a in row["accuracy"].items():
+        right = a["mean"] * a["n"] * a["repeats"]
+        assert abs(right - round(right)) < 1e-6 and a["worst"] <= a["mean"] + 1e-9, (attack, a)
+        assert f"{100 * a['mean']:.2f}" in line, (attack, a, line)
+
+
+def assert_drawn(path) -> None:
+    """A PNG that matplotlib reads, with more than a blank canvas: many distinct colours."""
+    pixels = imread(path)[..., :3].reshape(-1, 3)
+    assert len(np.unique(pixels, axis=0)) > 50
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +64,28 @@ def study_dir(tmp_path_factory):
 def test_tables_hold_accuracies(study_dir):
     whitebox = json.loads((study_dir / "whitebox.json").read_text())
     assert [r["model"] for r in whitebox["rows"]] == [m.label for m in get_study("fmnist").models]
+    markdown = {name: first_table((study_dir / f"{name}.md").read_text()) for name in ("whitebox", "transfer")}
     for row in whitebox["rows"]:
         assert set(row["accuracy"]) == {"clean", "fgsm", "ifgsm20", "cw", "autoattack"}
-        assert all(0 <= a["mean"] <= 1 for a in row["accuracy"].values())
+        assert_counts_shown(row, markdown["whitebox"])
         assert row["sanity"]
     transfer = json.loads((study_dir / "transfer.json").read_text())
     assert [(r["model"], r["oracle"]) for r in transfer["rows"]] == [("ResNet20", "En2ResNet20"),
                                                                     ("En2ResNet20", "ResNet20")]
-    for name in ("whitebox.md", "transfer.md"):
-        numbers = table_numbers((study_dir / name).read_text())
-        assert numbers and all(0 <= x <= 100 for x in numbers)
+    for row in transfer["rows"]:
+        assert_counts_shown(row, markdown["transfer"])
 
 
 def test_figures_and_results(study_dir):
     for name in ("fig5_training.png", "eps_curve.png", "fig6_examples.png"):
-        assert (study_dir / "figures" / name).read_bytes()[:8] == PNG
+        assert_drawn(study_dir / "figures" / name)
     results = (study_dir / "results.md").read_text()
     for needle in ("enresnet reproduce fmnist --scale micro", "seed: 0", "machine:", "wall time:", "torch",
                    "A_rob (IFGSM^20)", "Oracle", "fig6_examples.png"):
         assert needle in results
-    numbers = table_numbers(results)
-    assert numbers and all(0 <= x <= 100 for x in numbers)
+    whitebox = json.loads((study_dir / "whitebox.json").read_text())
+    for row in whitebox["rows"]:
+        assert_counts_shown(row, first_table(results.split("## White-box")[-1]))  # results.md holds the tables
 
 
 def test_rerun_skips_finished_work(study_dir):
