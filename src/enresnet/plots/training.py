@@ -3,7 +3,10 @@
 A run directory (written by ``enresnet train``) holds ``metrics.jsonl``, one JSON
 object per epoch with ``epoch`` (1-based), ``train_acc``, ``val_nat_acc`` and
 ``val_rob_acc`` (fractions; ``val_rob_acc`` is null for natural training), and
-``config.json``, the resolved config whose ``model.name`` labels the run.
+``config.json``, the resolved config whose ``model.name`` labels the run and
+whose ``train.method`` says what the training accuracy is measured on: the
+adversarial batches the model is trained on for PGD/TRADES (Algorithm 1), the
+clean ones for natural training.
 """
 
 from __future__ import annotations
@@ -13,12 +16,29 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib import rcParams
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
 from .canvas import new_figure, save_png
 
-CURVES = (("train_acc", "-", "train"), ("val_nat_acc", "--", "val natural"), ("val_rob_acc", ":", "val robust"))
+CURVES = (("train_acc", "-", "train"), ("val_nat_acc", "--", "validation, clean"),
+          ("val_rob_acc", ":", "validation, adversarial (IFGSM)"))
+
+TRAIN_LABELS = {
+    "adversarial": "train (on its adversarial training batches)",
+    "natural": "train (clean batches)",
+    None: "train (on the batches trained on: adversarial for PGD/TRADES)",
+}
+
+
+def run_method(run_dir: Path) -> str | None:
+    """``train.method`` of the run's resolved config (None when unreadable)."""
+    try:
+        return str(json.loads((run_dir / "config.json").read_text())["train"]["method"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def run_label(run_dir: Path) -> str:
@@ -44,33 +64,61 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 
 def read_runs(run_dirs: list[str | Path]) -> dict[str, list[dict]]:
-    """{label: rows} for the runs; equal labels get the directory name appended."""
+    """{label: rows} for the runs; equal labels get the directory name appended. Every row carries
+    ``train_method`` from the run's config (None when unknown)."""
     runs: dict[str, list[dict]] = {}
     for run_dir in map(Path, run_dirs):
         label = run_label(run_dir)
         if label in runs:
             label = f"{label} ({run_dir.name})"
-        runs[label] = read_metrics(run_dir)
+        method = run_method(run_dir)
+        runs[label] = [dict(row, train_method=method) for row in read_metrics(run_dir)]
     return runs
 
 
+def _training_batches(runs: Mapping[str, list[dict]]) -> str | None:
+    """"adversarial" or "natural" when every run says the same (``train_method``, or a robust validation
+    accuracy, which only PGD/TRADES runs record), else None."""
+    kinds = set()
+    for rows in runs.values():
+        method = next((row["train_method"] for row in rows if row.get("train_method")), None)
+        if method is None and any(row.get("val_rob_acc") is not None for row in rows):
+            method = "pgd"
+        kinds.add(None if method is None else "natural" if method == "natural" else "adversarial")
+    return kinds.pop() if len(kinds) == 1 else None
+
+
 def plot_training_curves(runs: Mapping[str, list[dict]], path: str | Path, title: str = "") -> Path:
-    """Accuracy (%) per epoch: one colour per run; solid training, dashed natural validation,
-    dotted robust validation (where recorded)."""
-    figure = new_figure(7.5, 4.8)
+    """Fig. 5 (:func:`training_figure`) written as a PNG at ``path``."""
+    return save_png(training_figure(runs, title), path)
+
+
+def training_figure(runs: Mapping[str, list[dict]], title: str = "") -> Figure:
+    """Accuracy (%) per epoch: one colour per run; solid training (on the batches trained on, adversarial
+    for PGD/TRADES: labelled so), dashed clean validation, dotted adversarial validation (where recorded).
+    Two legends, beside the axes: runs by colour, curves by line style."""
+    figure = new_figure(9.5, 4.8)
     ax = figure.subplots()
     colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    run_handles, drawn = [], set()
     for index, (label, rows) in enumerate(runs.items()):
         colour = colours[index % len(colours)]
-        for key, style, kind in CURVES:
+        run_handles.append(Line2D([], [], color=colour, lw=2, label=label))
+        for key, style, _ in CURVES:
             points = [(row["epoch"], 100 * row[key]) for row in rows if row.get(key) is not None]
             if points:
                 epochs, accuracy = zip(*points)
-                ax.plot(epochs, accuracy, style, color=colour, marker=".", label=f"{label}, {kind}")
+                ax.plot(epochs, accuracy, style, color=colour, marker=".")
+                drawn.add(key)
+    names = {**{key: kind for key, _, kind in CURVES}, "train_acc": TRAIN_LABELS[_training_batches(runs)]}
+    style_handles = [Line2D([], [], color="0.3", linestyle=style, marker=".", label=names[key])
+                     for key, style, _ in CURVES if key in drawn]
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title or "Training and validation accuracy")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_png(figure, path)
+    first = ax.legend(handles=run_handles, title="run", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.add_artist(first)
+    ax.legend(handles=style_handles, title="curve", fontsize=8, loc="lower left", bbox_to_anchor=(1.01, 0.0))
+    return figure
