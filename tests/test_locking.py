@@ -116,3 +116,25 @@ def test_two_concurrent_train_runs_on_one_out(tmp_path):
     assert load_model(run / "best").spec["name"] == "en1_resnet8"
     assert sorted(p.name for p in run.iterdir()) == [
         "best.safetensors", "config.json", "config.toml", "last.safetensors", "metrics.jsonl"]
+
+
+def test_evaluate_refuses_an_output_folder_in_use(tmp_path, capsys):
+    import torch
+
+    import enresnet
+    from enresnet.checkpoint import save_model
+
+    torch.manual_seed(0)
+    options = {"num_samples": 8, "num_classes": 10, "channels": 3, "size": 8}
+    path = save_model(tmp_path / "ckpt", enresnet.create_model("resnet8"),
+                      dataset={"name": "synthetic", "options": options})
+    proc = _holder(tmp_path / "eval")
+    try:
+        code = main(["evaluate", str(path), "--attacks", "fgsm", "--sanity-limit", "0", "--out",
+                     str(tmp_path / "eval"), "--no-progress"])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    err = capsys.readouterr().err
+    assert code == 2 and f"in use by evaluate process {proc.pid}" in err
+    assert not list((tmp_path / "eval").glob("*/*.jsonl"))  # nothing computed, no log doubled

@@ -28,9 +28,11 @@ from ..evaluate import (
 )
 from ..evaluate.api import DEFAULT_SANITY_SIZE
 from ..evaluate.inputs import check_compatible, evaluation_data, file_label, model_label
+from ..locking import run_lock
 from ..evaluate.protocol import ATTACK_FORMS
 from ..evaluate.runner import model_digest
 from ..models import integrate_models
+from ..outputs import check_output_dir
 
 
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,6 +96,9 @@ def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
 safe_name = file_label  # the name ``enresnet transfer`` imports
 
 def run(args: argparse.Namespace) -> int:
+    check_output_dir(args.out)
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed must be in [0, 2^63), got {args.seed}")
     device = device_from(args.device)
     models = [load_model(p, device) for p in args.checkpoints]
     if args.integrate:
@@ -101,28 +106,33 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--integrate needs at least two checkpoints")
         models.append(integrate_models(models))
     attacks, data, attack, settings, notes = prepare(args, models[0])
-    sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
-    if args.natural_check:
-        checks = [natural_model_check(m, data, attack, sanity_settings) for m in models]
-        for model, check in zip(models, checks):
-            print(f"{model_label(model)}: [{check.flag}] {check.name}: {check.explanation}; {check.numbers}")
-        return 1 if any(c.passed is False for c in checks) else 0
-    surrogate = load_model(args.surrogate, device) if args.surrogate else None
-    results = []
     for model in models:
         check_compatible(model, data)
-        label = model_label(model)
-        print(f"evaluating {label} on {len(data)} images: clean, {', '.join(attacks)}", file=sys.stderr)
-        results.append(evaluate_model(
-            model, data.images, data.labels, attacks, eps=attack.eps, alpha=attack.alpha, eot=attack.eot,
-            eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
-            batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit, surrogate=surrogate,
-            dataset=data.name, out_dir=run_dir(args, model), progress=not args.no_progress,
-        ))
-    notes = list(dict.fromkeys(note for result in results for note in result.notes))
-    meta = {"checkpoints": [str(p) for p in args.checkpoints], "integrate": args.integrate,
-            "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
-    json_path, md_path, text = write_tables(args.out, "whitebox", [r.row() for r in results], attacks, notes, meta)
+    surrogate = load_model(args.surrogate, device) if args.surrogate else None
+    if surrogate is not None:  # checked before any work, not after the evaluation
+        check_compatible(surrogate, data)
+    with run_lock(args.out, purpose="evaluate"):
+        if args.natural_check:
+            sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
+            checks = [natural_model_check(m, data, attack, sanity_settings) for m in models]
+            for model, check in zip(models, checks):
+                print(f"{model_label(model)}: [{check.flag}] {check.name}: {check.explanation}; {check.numbers}")
+            return 1 if any(c.passed is False for c in checks) else 0
+        results = []
+        for model in models:
+            print(f"evaluating {model_label(model)} on {len(data)} images: clean, {', '.join(attacks)}",
+                  file=sys.stderr)
+            results.append(evaluate_model(
+                model, data.images, data.labels, attacks, eps=attack.eps, alpha=attack.alpha, eot=attack.eot,
+                eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
+                batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit,
+                surrogate=surrogate, dataset=data.name, out_dir=run_dir(args, model), progress=not args.no_progress,
+            ))
+        notes = list(dict.fromkeys(note for result in results for note in result.notes))
+        meta = {"checkpoints": [str(p) for p in args.checkpoints], "integrate": args.integrate,
+                "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
+        rows = [r.row() for r in results]
+        json_path, md_path, text = write_tables(args.out, "whitebox", rows, attacks, notes, meta)
     print(text)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0
