@@ -86,3 +86,12 @@ def test_package_all_is_the_lazy_table():
     import enresnet
 
     assert sorted(enresnet.__all__) == sorted(["__version__", *enresnet._LAZY])
+
+
+def test_pde_without_scipy_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    import sys
+
+    for name in ("scipy.fft", "scipy.signal"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if scipy were not installed
+    assert main(["pde", "--out", str(tmp_path), "--grid", "16"]) == 2
+    assert "pip install 'enresnet[pde]'" in capsys.readouterr().err
