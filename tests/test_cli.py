@@ -95,3 +95,41 @@ def test_pde_without_scipy_says_how_to_get_it(tmp_path, monkeypatch, capsys):
         monkeypatch.setitem(sys.modules, name, None)  # as if scipy were not installed
     assert main(["pde", "--out", str(tmp_path), "--grid", "16"]) == 2
     assert "pip install 'enresnet[pde]'" in capsys.readouterr().err
+
+
+def test_config_command_lists_shows_and_prints_defaults(capsys):
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    from enresnet.config import validate
+    from enresnet.configs import CONFIG_DIR, config_names
+
+    assert main(["config", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == config_names() and "quickstart" in config_names()
+    assert all("enresnet reproduce cifar10-table7" in line for line in listed if line.startswith("cifar10/table7/"))
+    assert main(["config", "show", "cifar10/table2/en5_resnet20"]) == 0
+    assert capsys.readouterr().out == (CONFIG_DIR / "cifar10/table2/en5_resnet20.toml").read_text()
+    assert main(["config", "show", "configs/quickstart.toml"]) == 0  # the form of paths inside configs
+    assert capsys.readouterr().out == (CONFIG_DIR / "quickstart.toml").read_text()
+    assert main(["config", "defaults"]) == 0
+    assert validate(tomllib.loads(capsys.readouterr().out)) == validate({})
+
+
+@pytest.mark.parametrize("name", ["nope", "../pyproject", "cifar10/table2"])
+def test_unknown_config_is_one_line_naming_the_list(name, capsys):
+    assert main(["config", "show", name]) == 2
+    assert "`enresnet config list`" in capsys.readouterr().err
+
+
+def test_studies_read_the_shipped_configs():
+    from enresnet.configs import config_path
+    from enresnet.reproduce import get_study
+
+    table7 = get_study("cifar10-table7")
+    assert len(table7.integrations) == 4  # the paper's four rows, not silently none
+    for study in ("fmnist", "cifar10-table2", "cifar10-table7"):
+        for model in get_study(study).models:
+            assert config_path(model.config).is_file()
