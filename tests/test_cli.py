@@ -69,15 +69,22 @@ def test_models_cli_error_is_one_line(capsys):
     assert capsys.readouterr().err.startswith("error: model name 'resnet21': CIFAR ResNet depth must be 6n+2")
 
 
-def test_interrupted_train_says_to_resume(monkeypatch, capsys):
+def test_interrupted_train_says_how_to_continue(tmp_path, monkeypatch, capsys):
     import enresnet.cli.train as train_cli
 
     def interrupted(args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(train_cli, "run", interrupted)
-    assert main(["train", "config.toml"]) == 130
-    assert "with --resume" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert main(["train", "config.toml", "--out", str(run)]) == 130
+    assert "no checkpoint was written yet: run the same command again" in capsys.readouterr().err
+    run.mkdir()
+    (run / "last.safetensors").write_bytes(b"")
+    assert main(["train", "config.toml", "--out", str(run)]) == 130
+    assert "run the same command with --resume added to continue" in capsys.readouterr().err
+    assert main(["train", "config.toml", "--out", str(run), "--resume"]) == 130
+    assert "run the same command again to continue" in capsys.readouterr().err
 
 
 

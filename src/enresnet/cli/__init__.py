@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import NamedTuple
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, Union
 
 from ..errors import EnresnetError
 
@@ -26,8 +28,18 @@ class Command(NamedTuple):
     """Module of this package holding ``register``."""
     help: str
     """The one-line help of ``enresnet --help`` (the same as the module's parser; tested)."""
-    on_interrupt: str
-    """What to do after Ctrl-C."""
+    on_interrupt: Union[str, Callable[[argparse.Namespace], str]]
+    """What to do after Ctrl-C (or a function of the parsed arguments saying it)."""
+
+
+def _train_interrupted(args: argparse.Namespace) -> str:
+    """Advice after Ctrl-C in ``train``: --resume once a checkpoint exists, else start again."""
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem  # train's default --out
+    if not (out / "last.safetensors").exists():
+        return "no checkpoint was written yet: run the same command again to start the run"
+    if args.resume:
+        return "the last checkpoint is kept: run the same command again to continue"
+    return "the last checkpoint is kept: run the same command with --resume added to continue"
 
 
 _RERUN = "run the same command again to continue"
@@ -45,9 +57,7 @@ COMMANDS: dict[str, Command] = {
                     "figures already written are kept"),
     "reproduce": Command("reproduce", "run a named study end to end: train, evaluate, tables, figures, results.md",
                          f"finished models and evaluation batches are kept: {_RERUN}"),
-    "train": Command("train", "train a model from a TOML config (natural, PGD-AT, TRADES)",
-                     "the last checkpoint in the run directory is kept: run the same command with --resume "
-                     "added to continue"),
+    "train": Command("train", "train a model from a TOML config (natural, PGD-AT, TRADES)", _train_interrupted),
     "transfer": Command("transfer", "blind attacks: adversarial images of an oracle model classified by a target "
                         "(Tables 3, 6)", f"finished batches are logged under --out: {_RERUN}"),
 }
@@ -88,5 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted; {COMMANDS[args.command].on_interrupt}", file=sys.stderr)
+        advice = COMMANDS[args.command].on_interrupt
+        print(f"interrupted; {advice if isinstance(advice, str) else advice(args)}", file=sys.stderr)
         return 130
