@@ -1,16 +1,20 @@
-"""``enresnet config``: the configs shipped with the package, and the defaults.
-
-* ``enresnet config list``: every shipped config's name and first comment line;
-* ``enresnet config show NAME``: print one (``> my.toml``, edit, ``enresnet train my.toml``);
-* ``enresnet config path NAME``: its file (``enresnet train "$(enresnet config path quickstart)"``);
-* ``enresnet config defaults``: every section and key with its default (the paper's values).
-"""
+"""``enresnet config``: the configs shipped with the package, and the defaults (see :data:`DESCRIPTION`)."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..configs import config_names, config_path, is_integration
+
+DESCRIPTION = """\
+The configs shipped with the package, one TOML file per experiment, named by their path without .toml
+(e.g. quickstart, cifar10/table2/en5_resnet20, fmnist/en2_resnet20):
+
+  enresnet config list            every name and its first comment line
+  enresnet config show NAME       print one: enresnet config show quickstart > my.toml, edit, enresnet train my.toml
+  enresnet config path NAME       its file: enresnet train "$(enresnet config path quickstart)" --out runs/quick
+  enresnet config defaults        every section and key with its default (the paper's values)
+"""
 
 
 def _summary(name: str) -> str:
@@ -51,7 +55,7 @@ def run_defaults(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="list the shipped configs, print one, or print the defaults",
-                       description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="names of the shipped configs").set_defaults(func=run_list)
     show = actions.add_parser("show", help="print a shipped config")

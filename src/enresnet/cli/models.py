@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list model names and parameter counts", description=f"Name forms: {NAME_FORMS}")
     p.add_argument("names", nargs="*", help="names to show (default: the canonical list)")
-    p.add_argument("--num-classes", type=int, default=10)
-    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--num-classes", type=int, default=10, help="classes of the head (default 10)")
+    p.add_argument("--in-channels", type=int, default=3, help="input image channels (default 3; Fashion-MNIST: 1)")
     p.set_defaults(func=run)

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import importlib.util
 import sys
+import textwrap
 from pathlib import Path
 
 import torch
@@ -34,13 +35,17 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     known = studies()
-    lines = [f"  {s.name}: {s.title} (scales: {', '.join(s.scales)})" for s in known.values()]
+    lines = [textwrap.fill(f"{s.name}: {s.title} (scales: {', '.join(s.scales)})", 100, initial_indent="  ",
+                           subsequent_indent="    ") for s in known.values()]
     p = sub.add_parser(
         "reproduce",
         help="run a named study end to end: train, evaluate, tables, figures, results.md",
-        description="Train every model of a study (a rerun skips finished models and resumes unfinished "
-        "ones), evaluate them (paper protocol, AutoAttack, transfer, sanity checks), and write the tables, "
-        "figures and results.md under --out. Studies:\n" + "\n".join(lines),
+        description=textwrap.fill(
+            "Train every model of a study (a rerun skips finished models and resumes unfinished ones), evaluate "
+            "them (paper protocol, AutoAttack, transfer, sanity checks), and write the tables, figures and "
+            "results.md under --out. The configs are those shipped with the package (`enresnet config list`).",
+            100,
+        ) + "\n\nStudies:\n" + "\n".join(lines),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", metavar="NAME", help=f"the study: {', '.join(known)}")
@@ -50,8 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
     p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's; 1 when other processes share the cores: "
-                   "oversubscribed threads measured 4x slower here)")
+                   help="torch intra-op threads (default: torch's; use 1 when other processes share the cores: "
+                   "oversubscribed threads were measured 4x slower)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

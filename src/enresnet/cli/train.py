@@ -30,9 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from a TOML config (natural, PGD-AT, TRADES)")
-    p.add_argument("config", help="TOML config (see configs/)")
+    p.add_argument("config",
+                   help="TOML config file (shipped ones: `enresnet config list`, `enresnet config path NAME`)")
     p.add_argument("--out", help="run directory (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint (the same config; train.epochs may be "
+                   "raised to extend a finished run)")
     p.add_argument("--quiet", action="store_true", help="no progress bars: one line per epoch")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
     p.set_defaults(func=run)
