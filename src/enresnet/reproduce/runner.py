@@ -24,6 +24,7 @@ from torch import nn
 
 from ..checkpoint import load_model
 from ..config import load_config
+from ..configs import config_path
 from ..data import ImageDataset
 from ..device import resolve_device
 from ..evaluate import (
@@ -44,7 +45,7 @@ from ..plots.training import read_metrics
 from ..train import train
 from .figures import draw_figures
 from .report import Timer, write_results
-from .studies import REPO_ROOT, Scale, Study, first
+from .studies import Scale, Study, first
 
 AUTOATTACK = "autoattack"
 
@@ -78,8 +79,9 @@ class Reproduction:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
-    def config(self, config_path: str) -> dict:
-        """The model's training config with the scale's overrides, the seed and ``--data-dir``.
+    def config(self, name: str) -> dict:
+        """The shipped training config ``name`` (``configs/...``) with the scale's overrides, the seed and
+        ``--data-dir``.
 
         Datasets are never downloaded here: a missing one fails at once with the loader's message.
         """
@@ -88,7 +90,7 @@ class Reproduction:
         if self.data_dir is not None:
             overrides["data"]["data_dir"] = self.data_dir
         overrides.setdefault("train", {})["seed"] = self.seed
-        return load_config(REPO_ROOT / config_path, overrides)
+        return load_config(config_path(name), overrides)
 
     def run_dir(self, key: str) -> Path:
         return self.out / "runs" / key

@@ -32,9 +32,6 @@ from ..configs import CONFIG_DIR, config_path
 from ..data import ImageDataset
 from ..errors import ConfigError
 
-REPO_ROOT = CONFIG_DIR.parent
-"""The folder that ``configs/...`` paths are relative to: the installed package (a name kept for
-:mod:`.runner`; :func:`enresnet.configs.config_path` resolves such a path and checks it)."""
 PAPER_ATTACKS = ("fgsm", "ifgsm20", "cw")
 
 
