@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_model
-from ..device import resolve_device
 from ..data import ImageDataset
+from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluate import (
     AttackSettings,
@@ -28,9 +28,9 @@ from ..evaluate import (
 )
 from ..evaluate.api import DEFAULT_SANITY_SIZE
 from ..evaluate.inputs import check_compatible, evaluation_data, file_label, model_label
-from ..locking import run_lock
 from ..evaluate.protocol import ATTACK_FORMS
 from ..evaluate.runner import model_digest
+from ..locking import run_lock
 from ..models import integrate_models
 from ..outputs import check_output_dir
 

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..attacks import Attack
 from ..atomic import atomic_write_text
+from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches, num_batches
 from ..errors import EnresnetError
 from ..models import NoiseInjection

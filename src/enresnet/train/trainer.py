@@ -40,14 +40,14 @@ from tqdm import tqdm
 
 from ..checkpoint import load_state_into, model_tensors, read_checkpoint, read_metadata, save_checkpoint
 from ..config import to_toml
-from ..device import resolve_device
 from ..data import ImageDataset, generator_seed, iterate_batches, load_dataset, num_batches, train_val_split
+from ..device import resolve_device
 from ..errors import CheckpointError, ConfigError, TrainingDivergedError
 from ..locking import run_lock
 from ..models import Ensemble, create_model
+from .capture import GraphedFunction
 from .distributed import DistContext
 from .ensemble_weights import update_weights, weight_gradient
-from .capture import GraphedFunction
 from .objectives import pgd_examples, trades_examples, trades_loss
 from .run_dir import RunDir
 from .schedule import learning_rate
