@@ -67,3 +67,27 @@ def test_autoattack_lowers_accuracy_of_the_trained_model(trained, test_set):
     ifgsm = attacked_accuracy(trained, data, build_attack("ifgsm20", trained, AttackSettings(eot=2))).mean
     assert standard < clean and rand < clean
     assert rand <= ifgsm + 2 / 32  # APGD is at least about as strong as IFGSM^20
+
+
+def test_autoattack_rand_recheck_is_at_least_as_strong_as_the_public_api(trained, test_set):
+    """AutoAttack's public run_standard_evaluation(version='rand') judges "fooled" from one draw and gives
+    up early; our run of the same APGD attacks keeps each image's best candidate over several draws. Judged
+    the same way (worst case over 4 fresh draws), ours must leave no more images than the public API."""
+    pyautoattack = pytest.importorskip("pyautoattack")
+    from enresnet.evaluate.autoattack import _set_apgd_iterations
+
+    data = test_set.subset(torch.arange(32))
+
+    def public(images, labels):
+        aa = pyautoattack.AutoAttack(trained, norm="Linf", eps=8 / 255, version="rand", device=images.device)
+        for apgd in (aa.apgd, aa.apgd_targeted):
+            _set_apgd_iterations(apgd, 10)
+        aa.apgd.eot_iter = 2
+        adv, _ = aa.run_standard_evaluation(images, labels, batch_size=len(images))
+        return adv.to(images.device)
+
+    torch.manual_seed(0)
+    theirs = attacked_accuracy(trained, data, public, repeats=4).worst
+    torch.manual_seed(0)
+    ours = attacked_accuracy(trained, data, AutoAttack(trained, n_iter=10, eot_iter=2, check_draws=4), repeats=4).worst
+    assert ours <= theirs + 1 / 32

@@ -26,16 +26,19 @@ from ..models import has_noise
 
 @torch.no_grad()
 def correct_draws(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, repeats: int) -> torch.Tensor:
-    """(repeats, N) bool: whether each of ``repeats`` independent predictions is right.
+    """(repeats, N) bool, on the images' device: whether each of ``repeats`` independent predictions is right.
 
-    Each draw is its own forward pass of the batch, as the deployed model sees it.
+    Each draw is its own forward pass of the batch, as the deployed model sees
+    it. The one place every accuracy of the project is computed (evaluation,
+    sanity checks, AutoAttack's re-check, training validation); nothing is
+    read back to the host, so it can run inside a CUDA graph.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     with model_mode(model, "eval"):
         draws = repeats if has_noise(model) else 1
         correct = torch.stack([model(images).argmax(dim=1) == labels for _ in range(draws)])
-    return correct.expand(repeats, -1).cpu()
+    return correct.expand(repeats, -1)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class AccuracyStats:
     def from_correct(cls, correct: torch.Tensor) -> AccuracyStats:
         """From a (repeats, N) bool matrix of :func:`correct_draws`."""
         return cls.from_counts(correct.sum(dim=1).tolist(), int(correct.all(dim=0).sum()), correct.shape[1],
-                               per_image=correct.sum(dim=0))
+                               per_image=correct.sum(dim=0).cpu())
 
     @property
     def robust_images(self) -> torch.Tensor:

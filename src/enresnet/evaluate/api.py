@@ -149,7 +149,7 @@ def evaluate_model(
     if sanity_size > 0:
         subset = data.subset(torch.arange(min(sanity_size, len(data)), device=images.device))
         settings = SanitySettings(seed=seed, batch_size=batch_size, repeats=repeats)
-        sanity = SanitySuite(model, subset, budget, settings, surrogate).run()
+        sanity = SanitySuite(model, subset, budget, settings, surrogate).run(progress=progress)
     notes = [
         f"{len(data)} {dataset or 'given'} images; {budget_note}.",
         f"Attack gradients of noisy models averaged over {eot} noise draws (EOT); each image predicted "

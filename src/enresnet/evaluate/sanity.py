@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..attacks import IFGSM
 from ..data import ImageDataset
@@ -150,8 +151,15 @@ class SanitySuite:
         slacks, self._slacks = self._slacks, []
         return extra and all(slack <= self.settings.max_slack for slack in slacks)
 
-    def run(self) -> list[Check]:
-        return [self.eps_sweep(), self.iterations(), self.transfer(), self.eot(), self.random_noise()]
+    def run(self, progress: bool = False) -> list[Check]:
+        """Every check, in order; ``progress`` shows a bar over them (each runs several attacks)."""
+        checks = (self.eps_sweep, self.iterations, self.transfer, self.eot, self.random_noise)
+        bar = tqdm(checks, desc=f"sanity ({len(self.data)} images)", unit="check", disable=not progress)
+        results = []
+        for check in bar:
+            bar.set_postfix(check=check.__name__.replace("_", "-"), refresh=True)
+            results.append(check())
+        return results
 
     def eps_sweep(self) -> Check:
         epss = sorted({self.attack.eps * s for s in self.settings.eps_scales} | {max(LARGE_EPS, self.attack.eps)})

@@ -6,7 +6,9 @@ resumed run draws the same noise, and re-running the validation with the same
 seed on the same weights gives the same number. Under DDP each rank takes
 every world_size-th batch and the counts are summed.
 
-Counts stay on the device until the end of the pass (one read). With
+Each prediction is :func:`enresnet.evaluate.accuracy.correct_draws`, the loop
+every evaluation uses (one draw here). Counts stay on the device until the end
+of the pass (one read). With
 ``capture`` (CUDA) a full batch's work — the clean forward, IFGSM, the
 adversarial forward — is recorded once in a CUDA graph and replayed for every
 later batch and epoch (:mod:`enresnet.train.capture`); random numbers inside the
@@ -20,6 +22,7 @@ from torch import nn
 
 from ..attacks import IFGSM
 from ..data import ImageDataset, iterate_batches
+from ..evaluate.accuracy import correct_draws
 from .capture import GraphedFunction
 from .distributed import DistContext
 
@@ -44,14 +47,11 @@ class Validator:
         self.graphed = GraphedFunction(self._batch_counts) if capture else None
 
     def _batch_counts(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(natural correct, robust correct) of one batch, on the device."""
-        with torch.no_grad():
-            natural = (self.model(x).argmax(1) == y).sum()
+        """(natural correct, robust correct) of one batch, on the device: one draw each (correct_draws)."""
+        natural = correct_draws(self.model, x, y, repeats=1)[0].sum()
         robust = torch.zeros_like(natural)
         if self.ifgsm is not None:
-            x_adv = self.ifgsm.perturb(x, y)
-            with torch.no_grad():
-                robust = (self.model(x_adv).argmax(1) == y).sum()
+            robust = correct_draws(self.model, self.ifgsm.perturb(x, y), y, repeats=1)[0].sum()
         return torch.stack([natural, robust]).double()
 
     def __call__(self, dataset: ImageDataset, seed: int) -> tuple[float, float | None]:
