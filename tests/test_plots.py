@@ -16,10 +16,10 @@ from enresnet.checkpoint import save_model
 from enresnet.cli import main
 from enresnet.data import ImageDataset
 from enresnet.errors import ConfigError
-from enresnet.plots.adversarial import adversarial_examples, one_per_class, plot_adversarial_examples
-from enresnet.plots.checkpoints import predict
+from enresnet.evaluate.figures import adversarial_examples, one_per_class, predict, robust_accuracy_curve
+from enresnet.plots.adversarial import plot_adversarial_examples
 from enresnet.plots.pde_figure import plot_pde_solutions
-from enresnet.plots.robustness import plot_accuracy_vs_eps, robust_accuracy_curve
+from enresnet.plots.robustness import plot_accuracy_vs_eps
 from enresnet.plots.training import plot_training_curves, read_runs
 
 SYNTHETIC = {"name": "synthetic", "options": {"num_samples": 24, "size": 16}}
@@ -135,14 +135,16 @@ def test_robust_accuracy_curve_counts_what_the_attack_flips():
         return lambda x, y: 1 - x if eps >= 4 / 255 else x
 
     curve = robust_accuracy_curve(BrightnessClassifier(), data, [0, 2 / 255, 4 / 255], flip_from_4, batch_size=2)
-    assert curve == [(0.0, 0.8), (2 / 255, 0.8), (4 / 255, 0.2)]
+    assert [(p.eps, p.accuracy) for p in curve] == [(0.0, 0.8), (2 / 255, 0.8), (4 / 255, 0.2)]
+    assert all(p.low < p.accuracy < p.high for p in curve)  # 5 images: wide Wilson intervals
     assert asked == [2 / 255, 4 / 255]  # eps = 0 is the clean accuracy, no attack built
 
 
 def test_eps_figure(tmp_path):
     path = plot_accuracy_vs_eps(
-        {"ResNet20": [(0, 0.75), (8 / 255, 0.46), (4 / 255, 0.6)], "En5": [(0, 0.82), (4 / 255, 0.7), (8 / 255, 0.51)]},
-        tmp_path / "eps.png",
+        {"ResNet20": [(0, 0.75, 0.7, 0.8), (8 / 255, 0.46, 0.4, 0.5), (4 / 255, 0.6, 0.55, 0.65)],
+         "En5": [(0, 0.82, 0.78, 0.86), (4 / 255, 0.7, 0.65, 0.75), (8 / 255, 0.51, 0.45, 0.56)]},
+        tmp_path / "eps.png", mark_eps=8 / 255,
     )
     assert_drawn(path)
 

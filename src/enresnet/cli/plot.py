@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from pathlib import Path
 
+from ..data import to_float
 from ..errors import ConfigError
-from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, build_attack, default_budget, display_name, parse_attacks
+from ..evaluate.figures import (
+    AttackFactory,
+    CurvePoint,
+    EpsAttackFactory,
+    adversarial_examples,
+    attack_factory,
+    ifgsm_factory,
+    one_per_class,
+    robust_accuracy_curve,
+)
+from ..evaluate.inputs import load_labelled_models
+from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, default_budget, parse_attacks
 from ..outputs import check_output_file
-from ..plots.adversarial import AttackFactory, draw_adversarial_figure
-from ..plots.robustness import draw_eps_figure, ifgsm_factory
+from ..plots.adversarial import plot_adversarial_examples
+from ..plots.canvas import figure_label
+from ..plots.robustness import plot_accuracy_vs_eps
 from ..plots.training import plot_training_curves, read_runs
 from .pde import comma_separated
 
@@ -30,13 +42,27 @@ def run_training(args: argparse.Namespace) -> int:
     return 0
 
 
-def figure_label(attack: str) -> str:
-    """``ifgsm20`` -> ``IFGSM$^{20}$`` (the paper's notation, as matplotlib mathtext)."""
-    return re.sub(r"\^(\d+)", r"$^{\1}$", display_name(attack))
+def draw_adversarial_figure(checkpoints: list[Path], dataset: str, data_dir: str | None,
+                            attacks: dict[str, AttackFactory], path: Path, count: int) -> Path:
+    """Fig. 6 from checkpoints: ``count`` test images of different classes, attacked by every attack
+    against every model (labels from the checkpoints' model names)."""
+    models, data = load_labelled_models(checkpoints, dataset, data_dir)
+    chosen = data.subset(one_per_class(data.labels, count))
+    images = to_float(chosen.images)
+    columns = adversarial_examples(models, images, chosen.labels, attacks)
+    names = chosen.class_names or [str(k) for k in range(chosen.num_classes)]
+    return plot_adversarial_examples(images, chosen.labels, names, columns, path)
 
 
-def attack_factory(name: str, settings: AttackSettings) -> AttackFactory:
-    return lambda model: build_attack(name, model, settings)
+def draw_eps_figure(checkpoints: list[Path], dataset: str, data_dir: str | None, eps_values: list[float],
+                    path: Path, factory: EpsAttackFactory, title: str, limit: int | None,
+                    batch_size: int) -> dict[str, list[CurvePoint]]:
+    """Measure the checkpoints' curves on the test split of ``dataset`` and draw them."""
+    models, data = load_labelled_models(checkpoints, dataset, data_dir, limit)
+    curves = {label: robust_accuracy_curve(model, data, eps_values, factory, batch_size)
+              for label, model in models.items()}
+    plot_accuracy_vs_eps(curves, path, title=f"{title} ({len(data)} images)")
+    return curves
 
 
 def run_examples(args: argparse.Namespace) -> int:
@@ -68,7 +94,8 @@ def run_eps_curve(args: argparse.Namespace) -> int:
         title=title, limit=args.limit, batch_size=args.batch_size,
     )  # fmt: skip
     for label, curve in curves.items():
-        print(f"{label}: " + ", ".join(f"eps {255 * e:g}/255: {100 * a:.2f}%" for e, a in curve))
+        print(f"{label}: " + ", ".join(f"eps {255 * p.eps:g}/255: {100 * p.accuracy:.2f}% "
+                                       f"[{100 * p.low:.1f}, {100 * p.high:.1f}]" for p in curve))
     print(f"wrote {args.out}")
     return 0
 

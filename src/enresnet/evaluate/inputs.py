@@ -9,10 +9,13 @@ uses the test split.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..checkpoint import load_model
 from ..data import ImageDataset, load_dataset
 from ..errors import ConfigError
 
@@ -23,6 +26,26 @@ def model_label(model: nn.Module) -> str:
     if "integrate" in spec:
         return "integrate(" + " + ".join(s.get("name", "?") for s in spec["integrate"]) + ")"
     return spec.get("name", type(model).__name__)
+
+
+def load_labelled_models(
+    checkpoints: Sequence[str | Path], dataset: str, data_dir: str | None, limit: int | None = None
+) -> tuple[dict[str, nn.Module], ImageDataset]:
+    """({model label: model}, the test split of ``dataset``) for the checkpoints.
+
+    Labels are the models' names (``en5_resnet20``); a repeated name gets its file name
+    appended. Every model must fit the data (classes, channels).
+    """
+    if not checkpoints:
+        raise ConfigError("no checkpoints given")
+    models = [load_model(p) for p in checkpoints]
+    data = evaluation_data(models[0], dataset, data_dir, limit)
+    labelled: dict[str, nn.Module] = {}
+    for checkpoint, model in zip(checkpoints, models):
+        check_compatible(model, data)
+        label = model_label(model)
+        labelled[label if label not in labelled else f"{label} ({Path(checkpoint).name})"] = model
+    return labelled, data
 
 
 def file_label(label: str) -> str:

@@ -5,8 +5,8 @@
 * :mod:`.adversarial`: Fig. 6, clean and adversarial images with labels;
 * :mod:`.robustness`: robust accuracy against the attack budget eps.
 
-Each figure is a pure function of its data; the modules that need a model or
-an attack also offer a driver that computes the data (attacks come in as
-factories, so tests and users can plug in any) and then draws it.
-:mod:`.canvas` makes and writes figures; :mod:`.checkpoints` loads labelled models.
+Each figure is a pure function of its data: this package only draws. The
+numbers come from :mod:`enresnet.evaluate.figures` (attacks, accuracies with
+intervals) and from training runs' ``metrics.jsonl``. :mod:`.canvas` makes and
+writes figures.
 """

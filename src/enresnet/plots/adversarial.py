@@ -1,26 +1,19 @@
 """Fig. 6 of the paper: clean images and their adversarial versions for several models and
 attacks (IFGSM^20 and C&W against ResNet20 and En_5ResNet20 in the paper), with labels.
 
-:func:`plot_adversarial_examples` draws given tensors; :func:`adversarial_examples` makes
-them with attack factories (``model -> attack(images, labels) -> adv_images``, e.g.
-``lambda m: IFGSM(m, eps=8/255, alpha=2/255, steps=20)``), so any attack, real or fake,
-can be plugged in; :func:`draw_adversarial_figure` does it all from checkpoints.
+:func:`plot_adversarial_examples` draws given tensors (made by
+:func:`enresnet.evaluate.figures.adversarial_examples`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from itertools import islice
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from ..data import to_float
 from .canvas import new_figure, save_png
-from .checkpoints import load_labelled_models, predict
 
-AttackFactory = Callable[[nn.Module], Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 RIGHT, WRONG = "tab:green", "tab:red"
 
 
@@ -64,48 +57,3 @@ def plot_adversarial_examples(
     for column, title in enumerate(["clean", *adversarial], start=0):
         axes[0, column].set_title(title, fontsize=9)
     return save_png(figure, path)
-
-
-def adversarial_examples(
-    models: Mapping[str, nn.Module],
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    attacks: Mapping[str, AttackFactory],
-) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{``"model, attack"``: (adversarial images, the attacked model's predictions)}."""
-    columns = {}
-    for model_name, model in models.items():
-        for attack_name, make_attack in attacks.items():
-            adv = make_attack(model)(images, labels).detach()
-            columns[f"{model_name}, {attack_name}"] = (adv, predict(model, adv))
-    return columns
-
-
-def one_per_class(labels: torch.Tensor, count: int) -> torch.Tensor:
-    """Indices of the first image of each of the first ``count`` classes met (then the next images)."""
-    first: dict[int, int] = {}
-    for index, label in enumerate(labels.tolist()):
-        first.setdefault(label, index)
-        if len(first) == count:
-            break
-    chosen = set(first.values())
-    others = (i for i in range(len(labels)) if i not in chosen)
-    return torch.tensor(sorted(chosen | set(islice(others, count - len(chosen)))), dtype=torch.long)
-
-
-def draw_adversarial_figure(
-    checkpoints: Sequence[str | Path],
-    dataset: str,
-    data_dir: str | None,
-    attacks: Mapping[str, AttackFactory],
-    path: str | Path,
-    count: int = 4,
-) -> Path:
-    """Fig. 6 from checkpoints: ``count`` test images of different classes, attacked by
-    every attack against every model (labels from the checkpoints' model names)."""
-    models, data = load_labelled_models(checkpoints, dataset, data_dir)
-    chosen = data.subset(one_per_class(data.labels, count))
-    images = to_float(chosen.images)
-    columns = adversarial_examples(models, images, chosen.labels, attacks)
-    names = chosen.class_names or [str(k) for k in range(chosen.num_classes)]
-    return plot_adversarial_examples(images, chosen.labels, names, columns, path)

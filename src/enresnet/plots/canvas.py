@@ -6,10 +6,13 @@ user's backend, and figures are freed when dropped.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..evaluate.protocol import display_name
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -25,3 +28,8 @@ def save_png(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png", dpi=dpi)
     return path
+
+
+def figure_label(attack: str) -> str:
+    """``ifgsm20`` -> ``IFGSM$^{20}$`` (the paper's notation, as matplotlib mathtext)."""
+    return re.sub(r"\^(\d+)", r"$^{\1}$", display_name(attack))

@@ -9,11 +9,19 @@ from pathlib import Path
 from torch import nn
 
 from ..atomic import atomic_write_text
-from ..cli.plot import attack_factory, figure_label
 from ..data import ImageDataset, to_float
 from ..evaluate import AttackSettings
-from ..plots.adversarial import adversarial_examples, one_per_class, plot_adversarial_examples
-from ..plots.robustness import ifgsm_factory, plot_accuracy_vs_eps, robust_accuracy_curve
+from ..evaluate.figures import (
+    CurvePoint,
+    adversarial_examples,
+    attack_factory,
+    ifgsm_factory,
+    one_per_class,
+    robust_accuracy_curve,
+)
+from ..plots.adversarial import plot_adversarial_examples
+from ..plots.canvas import figure_label
+from ..plots.robustness import plot_accuracy_vs_eps
 from ..plots.training import plot_training_curves, read_metrics
 from .studies import Scale, Study, first
 
@@ -22,15 +30,16 @@ EXAMPLE_ATTACKS = ("ifgsm20", "cw")
 
 
 def eps_curves(study: Study, scale: Scale, models: dict[str, nn.Module], data: ImageDataset,
-               attack: AttackSettings, path: Path) -> dict[str, list[tuple[float, float]]]:
-    """Accuracy under IFGSM (``scale.eps_steps`` steps, alpha = eps / 4, one draw) against eps;
-    the numbers also go to ``eps_curve.json`` next to the figure."""
+               attack: AttackSettings, path: Path) -> dict[str, list[CurvePoint]]:
+    """Accuracy under IFGSM (``scale.eps_steps`` steps, alpha = eps / 4, one draw) against eps,
+    with 95% intervals and the evaluation's eps marked; the numbers also go to ``eps_curve.json``
+    next to the figure ([eps, accuracy, low, high] per point)."""
     subset = first(data, scale.eps_limit)
     eps_values = [f * attack.eps for f in study.eps_fractions]
     factory = ifgsm_factory(steps=scale.eps_steps)
     curves = {m.label: robust_accuracy_curve(models[m.key], subset, eps_values, factory, scale.batch_size)
               for m in study.models}
-    plot_accuracy_vs_eps(curves, path, per_255=attack.eps < 0.1,
+    plot_accuracy_vs_eps(curves, path, per_255=attack.eps < 0.1, mark_eps=attack.eps,
                          title=f"{data.name}: IFGSM$^{{{scale.eps_steps}}}$, alpha = eps/4 ({len(subset)} images)")
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {"images": len(subset), "steps": scale.eps_steps, "curves": curves}, indent=2) + "\n")
