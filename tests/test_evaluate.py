@@ -143,7 +143,7 @@ def run_cli(args, capsys):
 def test_evaluate_command_writes_the_table_with_sanity_flags(tmp_path, checkpoint, capsys, data):
     out = tmp_path / "eval"
     args = ["evaluate", str(checkpoint), "--attacks", "fgsm,ifgsm3,cw", "--eot", "2", "--repeats", "2",
-            "--limit", "16", "--batch-size", "8", "--sanity-limit", "8", "--out", str(out), "--no-progress"]
+            "--limit", "16", "--batch-size", "8", "--sanity-limit", "8", "--out", str(out), "--quiet"]
     code, stdout, _ = run_cli(args, capsys)
     assert code == 0
     table = json.loads((out / "whitebox.json").read_text())
@@ -173,7 +173,7 @@ def test_evaluate_integrate_and_transfer_commands(tmp_path, checkpoint, capsys):
     torch.manual_seed(1)
     other = save_model(tmp_path / "noisy", enresnet.create_model("en1_resnet8"),
                        dataset={"name": "synthetic", "options": SYNTH})
-    common = ["--attacks", "fgsm", "--eot", "2", "--repeats", "2", "--limit", "8", "--no-progress"]
+    common = ["--attacks", "fgsm", "--eot", "2", "--repeats", "2", "--limit", "8", "--quiet"]
     code, stdout, _ = run_cli(["evaluate", str(checkpoint), str(other), "--integrate", "--sanity-limit", "0",
                                "--out", str(tmp_path / "w"), *common], capsys)
     assert code == 0 and "integrate(resnet8 + en1_resnet8)" in stdout
@@ -194,3 +194,33 @@ def test_user_errors_exit_2_with_a_helpful_message(tmp_path, checkpoint, capsys)
                       dataset={"name": "synthetic", "options": SYNTH})
     code, _, err = run_cli(["evaluate", str(five), "--out", str(tmp_path)], capsys)
     assert code == 2 and "has 5 classes but synthetic has 10" in err
+
+
+def test_models_evaluated_one_after_another_share_the_table_of_one_out(tmp_path, checkpoint, capsys):
+    torch.manual_seed(2)
+    other = save_model(tmp_path / "noisy", enresnet.create_model("en1_resnet8"),
+                       dataset={"name": "synthetic", "options": SYNTH})
+    out = tmp_path / "eval"
+    common = ["--attacks", "fgsm", "--eot", "2", "--repeats", "2", "--limit", "8", "--sanity-limit", "0",
+              "--out", str(out), "--quiet"]
+    assert main(["evaluate", str(checkpoint), *common]) == 0
+    first = json.loads((out / "whitebox.json").read_text())["rows"]
+    assert main(["evaluate", str(other), *common]) == 0
+    rows = json.loads((out / "whitebox.json").read_text())["rows"]
+    assert [r["model"] for r in rows] == ["resnet8", "en1_resnet8"] and rows[0] == first[0]
+    # other settings into the same table: refused before any work
+    code, _, err = run_cli(["evaluate", str(other), *common, "--eps", "4/255"], capsys)
+    assert code == 2 and "holds a table made with other settings (eps" in err
+    assert json.loads((out / "whitebox.json").read_text())["rows"] == rows
+
+
+def test_evaluate_defaults_to_the_checkpoints_training_eps(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = save_model(tmp_path / "ckpt", enresnet.create_model("resnet8"),
+                      dataset={"name": "synthetic", "options": SYNTH, "eps": 4 / 255, "alpha": 1 / 255})
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(path), "--attacks", "fgsm", "--limit", "8", "--sanity-limit", "0",
+                 "--out", str(out), "--quiet"]) == 0
+    table = json.loads((out / "whitebox.json").read_text())
+    assert table["eps"] == pytest.approx(4 / 255) and table["alpha"] == pytest.approx(1 / 255)
+    assert "the checkpoint's training budget" in " ".join(table["notes"])

@@ -27,7 +27,7 @@ def test_api_on_float_tensors_equals_the_cli_table(tmp_path, data, capsys):
                       dataset={"name": "synthetic", "options": SYNTH})
     code = main(["evaluate", str(path), "--attacks", "fgsm,ifgsm3", "--eot", "2", "--repeats", "3",
                  "--batch-size", "8", "--seed", "3", "--sanity-limit", "0", "--out", str(tmp_path / "eval"),
-                 "--no-progress"])
+                 "--quiet"])
     capsys.readouterr()
     assert code == 0
     (row,) = json.loads((tmp_path / "eval" / "whitebox.json").read_text())["rows"]

@@ -131,7 +131,7 @@ def test_evaluate_refuses_an_output_folder_in_use(tmp_path, capsys):
     proc = _holder(tmp_path / "eval")
     try:
         code = main(["evaluate", str(path), "--attacks", "fgsm", "--sanity-limit", "0", "--out",
-                     str(tmp_path / "eval"), "--no-progress"])
+                     str(tmp_path / "eval"), "--quiet"])
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -165,11 +165,11 @@ def test_plot_commands_run_the_real_attacks_on_checkpoints(tmp_path, checkpoints
                  "--count", "2", "--out", str(examples)]) == 0  # fmt: skip
     assert_drawn(examples)
     curve = tmp_path / "eps.png"
-    assert main(["plot", "eps-curve", *checkpoints, "--dataset", "synthetic", "--eps", "0,8", "--steps", "2",
+    assert main(["plot", "eps-curve", *checkpoints, "--dataset", "synthetic", "--eps", "0,8/255", "--steps", "2",
                  "--limit", "8", "--out", str(curve)]) == 0  # fmt: skip
     assert_drawn(curve)
     out = capsys.readouterr().out
-    assert "resnet20: eps 0/255:" in out and "en1_resnet20: eps 0/255:" in out
+    assert "resnet20: eps 0: " in out and "en1_resnet20: eps 0: " in out and "eps 0.03137: " in out
 
 
 def test_plot_commands_report_user_errors(tmp_path, checkpoints, capsys):

@@ -68,7 +68,7 @@ def test_wheel_without_extras_runs_help_models_and_reproduce_elsewhere(tmp_path)
         models = _run([enresnet, "models"], cwd=elsewhere).stdout
         assert any(line.split() == ["en5_wrn34_10", "230.802M", "parameters"] for line in models.splitlines())
         study = elsewhere / "study"
-        done = _run([enresnet, "reproduce", "fmnist", "--scale", "tiny", "--out", study, "--no-progress",
+        done = _run([enresnet, "reproduce", "fmnist", "--scale", "tiny", "--out", study, "--quiet",
                      "--threads", "1"], cwd=elsewhere)
         assert "pyautoattack is not installed" in done.stderr
         rows = json.loads((study / "whitebox.json").read_text())["rows"]

@@ -129,6 +129,12 @@ def _fraction(text: str) -> float:
         raise ValueError(text) from None
 
 
+def pixel_value(text: str) -> float:
+    """A perturbation size in pixel units, as a number or a fraction (``"8/255"``, ``"0.1"``): the one
+    syntax of the config's ``attack.eps``/``alpha`` and of every command's ``--eps``/``--alpha``."""
+    return _fraction(text)
+
+
 def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
     path = f"{section}.{name}"
 

@@ -6,6 +6,7 @@ Also holds the options and steps it shares with ``enresnet transfer``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -13,11 +14,13 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_model
+from ..config import pixel_value
 from ..data import ImageDataset
 from ..device import resolve_device
 from ..errors import ConfigError
 from ..evaluate import (
     AttackSettings,
+    Row,
     RunSettings,
     SanitySettings,
     default_budget,
@@ -50,13 +53,17 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="override the checkpoint's data directory")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--eps", type=float, default=None, help="l_inf budget (default: 8/255; Fashion-MNIST 0.1)")
-    p.add_argument("--alpha", type=float, default=None, help="IFGSM step (default: 2/255; Fashion-MNIST 0.01)")
+    p.add_argument("--eps", type=pixel_value, default=None,
+                   help="l_inf budget in pixel units, e.g. 8/255 or 0.1 (default: the checkpoint's training eps, "
+                   "else 8/255; Fashion-MNIST 0.1)")
+    p.add_argument("--alpha", type=pixel_value, default=None,
+                   help="IFGSM step in pixel units, e.g. 2/255 (default: the checkpoint's training step when eps "
+                   "is too, else 2/255 scaled with eps; Fashion-MNIST 0.01)")
     p.add_argument("--out", type=Path, default=Path("evaluation"),
                    help="output directory: per-batch logs (resumable) and the tables (default: evaluation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def device_from(name: str) -> torch.device:
@@ -74,9 +81,7 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
     if args.eot_batch is not None and args.eot_batch < 1:
         raise ConfigError(f"--eot-batch must be >= 1 (noise draws per forward pass), got {args.eot_batch}")
     data = evaluation_data(model, args.dataset, args.data_dir, args.limit).to(device_from(args.device))
-    eps, alpha, budget = default_budget(data.name, args.eps, args.alpha)
-    if not 0 < eps <= 1 or not alpha > 0:
-        raise ConfigError(f"need 0 < eps <= 1 and alpha > 0, got eps={eps}, alpha={alpha}")
+    eps, alpha, budget = training_budget(model, data.name, args.eps, args.alpha)
     attack = AttackSettings(eps=eps, alpha=alpha, eot=args.eot, eot_batch=args.eot_batch,
                             check_draws=args.check_draws)
     run = RunSettings(batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
@@ -88,12 +93,43 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
     return attacks, data, attack, run, notes
 
 
+def training_budget(model: nn.Module, dataset: str, eps: float | None, alpha: float | None) -> tuple[float, float, str]:
+    """(eps, alpha, note): the given values, else the eps and step the checkpoint was trained with on this
+    dataset, else the dataset's default (:func:`default_budget`)."""
+    recorded = getattr(model, "checkpoint_meta", {}).get("dataset") or {}
+    if eps is None and recorded.get("name") == dataset and recorded.get("eps"):
+        eps = recorded["eps"]
+        alpha = recorded.get("alpha") if alpha is None else alpha
+        eps, alpha, _ = default_budget(dataset, eps, alpha)
+        return eps, alpha, f"eps = {eps:.4g}, alpha = {alpha:.4g} (the checkpoint's training budget)"
+    return default_budget(dataset, eps, alpha)
+
+
 def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
     """``OUT/<model label>-<weights digest>``: where a model's batch logs go."""
     return args.out / f"{file_label(model_label(model))}-{model_digest(model)[:8]}"
 
 
 safe_name = file_label  # the name ``enresnet transfer`` imports
+
+def earlier_rows(out: Path, meta: dict, labels: set[str]) -> dict:
+    """The rows an earlier ``evaluate`` wrote to ``out/whitebox.json`` for other models, kept in the new
+    table (a model evaluated again replaces its row); refused if that table used other settings."""
+    path = out / "whitebox.json"
+    empty = {"rows": [], "notes": [], "checkpoints": []}
+    if not path.is_file():
+        return empty
+    table = json.loads(path.read_text())
+    earlier = {"attacks": list(table.get("attacks", {}))}
+    earlier |= {k: table.get(k) for k in ("eps", "alpha", "eot", "repeats")}
+    if earlier != meta:
+        diff = ", ".join(f"{k} {earlier[k]} vs {meta[k]}" for k in meta if earlier[k] != meta[k])
+        raise ConfigError(f"{path} holds a table made with other settings ({diff}); choose another --out, "
+                          f"or delete {path} to start a new table")
+    rows = [Row.from_dict(r) for r in table["rows"] if r["model"] not in labels]
+    return {"rows": rows, "notes": table.get("notes", []),
+            "checkpoints": [c for c in table.get("checkpoints", []) if rows]}
+
 
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
@@ -106,12 +142,16 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--integrate needs at least two checkpoints")
         models.append(integrate_models(models))
     attacks, data, attack, settings, notes = prepare(args, models[0])
+    _, _, budget = training_budget(models[0], data.name, args.eps, args.alpha)  # where eps and alpha came from
     for model in models:
         check_compatible(model, data)
     surrogate = load_model(args.surrogate, device) if args.surrogate else None
     if surrogate is not None:  # checked before any work, not after the evaluation
         check_compatible(surrogate, data)
     with run_lock(args.out, purpose="evaluate"):
+        meta = {"attacks": attacks, "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot,
+                "repeats": settings.repeats}
+        kept = earlier_rows(args.out, meta, {model_label(m) for m in models})
         if args.natural_check:
             sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
             checks = [natural_model_check(m, data, attack, sanity_settings) for m in models]
@@ -126,12 +166,13 @@ def run(args: argparse.Namespace) -> int:
                 model, data.images, data.labels, attacks, eps=attack.eps, alpha=attack.alpha, eot=attack.eot,
                 eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
                 batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit,
-                surrogate=surrogate, dataset=data.name, out_dir=run_dir(args, model), progress=not args.no_progress,
+                surrogate=surrogate, dataset=data.name, out_dir=run_dir(args, model), progress=not args.quiet,
+                budget_note=budget,
             ))
-        notes = list(dict.fromkeys(note for result in results for note in result.notes))
-        meta = {"checkpoints": [str(p) for p in args.checkpoints], "integrate": args.integrate,
-                "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
-        rows = [r.row() for r in results]
+        notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
+        meta = {**meta, "checkpoints": kept["checkpoints"] + [str(p) for p in args.checkpoints],
+                "integrate": args.integrate}
+        rows = kept["rows"] + [r.row() for r in results]
         json_path, md_path, text = write_tables(args.out, "whitebox", rows, attacks, notes, meta)
     print(text)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)

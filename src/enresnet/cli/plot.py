@@ -13,10 +13,10 @@ import argparse
 import math
 from pathlib import Path
 
+from ..config import pixel_value
 from ..data import to_float
 from ..errors import ConfigError
 from ..evaluate.figures import (
-    AttackFactory,
     CurvePoint,
     EpsAttackFactory,
     adversarial_examples,
@@ -42,26 +42,28 @@ def run_training(args: argparse.Namespace) -> int:
     return 0
 
 
-def draw_adversarial_figure(checkpoints: list[Path], dataset: str, data_dir: str | None,
-                            attacks: dict[str, AttackFactory], path: Path, count: int) -> Path:
-    """Fig. 6 from checkpoints: ``count`` test images of different classes, attacked by every attack
-    against every model (labels from the checkpoints' model names)."""
-    models, data = load_labelled_models(checkpoints, dataset, data_dir)
-    chosen = data.subset(one_per_class(data.labels, count))
+def draw_adversarial_figure(args: argparse.Namespace, path: Path) -> tuple[Path, str]:
+    """Fig. 6 from checkpoints: ``--count`` test images of different classes, attacked by every attack
+    against every model (labels from the checkpoints' model names); returns the path and the budget note."""
+    models, data = load_labelled_models(args.checkpoints, args.dataset, args.data_dir)
+    eps, alpha, budget = default_budget(data.name, args.eps, args.alpha)
+    settings = AttackSettings(eps=eps, alpha=alpha, eot=args.eot)
+    attacks = {figure_label(name): attack_factory(name, settings) for name in parse_attacks(args.attacks)}
+    chosen = data.subset(one_per_class(data.labels, args.count))
     images = to_float(chosen.images)
     columns = adversarial_examples(models, images, chosen.labels, attacks)
     names = chosen.class_names or [str(k) for k in range(chosen.num_classes)]
-    return plot_adversarial_examples(images, chosen.labels, names, columns, path)
+    return plot_adversarial_examples(images, chosen.labels, names, columns, path), budget
 
 
-def draw_eps_figure(checkpoints: list[Path], dataset: str, data_dir: str | None, eps_values: list[float],
+def draw_eps_figure(checkpoints: list[Path], dataset: str | None, data_dir: str | None, eps_values: list[float],
                     path: Path, factory: EpsAttackFactory, title: str, limit: int | None,
                     batch_size: int) -> dict[str, list[CurvePoint]]:
-    """Measure the checkpoints' curves on the test split of ``dataset`` and draw them."""
+    """Measure the checkpoints' curves on their test split (or ``dataset``'s) and draw them."""
     models, data = load_labelled_models(checkpoints, dataset, data_dir, limit)
     curves = {label: robust_accuracy_curve(model, data, eps_values, factory, batch_size)
               for label, model in models.items()}
-    plot_accuracy_vs_eps(curves, path, title=f"{title} ({len(data)} images)")
+    plot_accuracy_vs_eps(curves, path, title=f"{data.name}: {title} ({len(data)} images)")
     return curves
 
 
@@ -69,17 +71,15 @@ def run_examples(args: argparse.Namespace) -> int:
     if not 1 <= args.count <= 100:
         raise ConfigError(f"--count must be in [1, 100], got {args.count}")
     _check_common(args)
-    eps, alpha, budget = default_budget(args.dataset, args.eps, args.alpha)
-    settings = AttackSettings(eps=eps, alpha=alpha, eot=args.eot)
-    attacks = {figure_label(name): attack_factory(name, settings) for name in parse_attacks(args.attacks)}
-    path = draw_adversarial_figure(args.checkpoints, args.dataset, args.data_dir, attacks, args.out, args.count)
+    parse_attacks(args.attacks)  # a bad name stops before any model is loaded
+    path, budget = draw_adversarial_figure(args, args.out)
     print(f"wrote {path} ({budget})")
     return 0
 
 
 def run_eps_curve(args: argparse.Namespace) -> int:
-    if not args.eps or not all(math.isfinite(e) and 0 <= e <= 255 for e in args.eps):
-        raise ConfigError(f"--eps must be values in [0, 255] (units of 1/255), got {args.eps}")
+    if not args.eps or not all(math.isfinite(e) and 0 <= e <= 1 for e in args.eps):
+        raise ConfigError(f"--eps must be values in [0, 1] (pixel units, e.g. 8/255), got {args.eps}")
     if not 1 <= args.steps <= 1000:
         raise ConfigError(f"--steps must be in [1, 1000], got {args.steps}")
     if not (math.isfinite(args.alpha_fraction) and 0 < args.alpha_fraction <= 1):
@@ -88,13 +88,13 @@ def run_eps_curve(args: argparse.Namespace) -> int:
         raise ConfigError("--limit and --batch-size must be >= 1")
     _check_common(args)
     factory = ifgsm_factory(steps=args.steps, alpha_fraction=args.alpha_fraction, eot_samples=args.eot)
-    title = f"{args.dataset}: IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
+    title = f"IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
     curves = draw_eps_figure(
-        args.checkpoints, args.dataset, args.data_dir, [e / 255 for e in args.eps], args.out, factory,
+        args.checkpoints, args.dataset, args.data_dir, list(args.eps), args.out, factory,
         title=title, limit=args.limit, batch_size=args.batch_size,
     )  # fmt: skip
     for label, curve in curves.items():
-        print(f"{label}: " + ", ".join(f"eps {255 * p.eps:g}/255: {100 * p.accuracy:.2f}% "
+        print(f"{label}: " + ", ".join(f"eps {p.eps:.4g}: {100 * p.accuracy:.2f}% "
                                        f"[{100 * p.low:.1f}, {100 * p.high:.1f}]" for p in curve))
     print(f"wrote {args.out}")
     return 0
@@ -109,10 +109,11 @@ def _check_common(args: argparse.Namespace) -> None:
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoints", nargs="+", type=Path, help="checkpoints (RUN_DIR/best or a .safetensors file)")
-    p.add_argument("--dataset", required=True, help="cifar10, cifar100, fashion_mnist, synthetic")
+    p.add_argument("--dataset", default=None,
+                   help="cifar10, cifar100, fashion_mnist, synthetic (default: the first checkpoint's)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives")
     p.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    p.add_argument("--eot", type=int, default=1, help="EOT noise draws per attack gradient (paper: 5)")
+    p.add_argument("--eot", type=int, default=5, help="EOT noise draws per attack gradient (default: the paper's 5)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -129,15 +130,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_data_arguments(e)
     e.add_argument("--attacks", default="ifgsm20,cw", help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)}")
     e.add_argument("--count", type=int, default=4, help="images (rows), of different classes where possible")
-    e.add_argument("--eps", type=float, default=None, help="l_inf budget (default 8/255; Fashion-MNIST 0.1)")
-    e.add_argument("--alpha", type=float, default=None, help="IFGSM step (default 2/255; Fashion-MNIST 0.01)")
+    e.add_argument("--eps", type=pixel_value, default=None,
+                   help="l_inf budget in pixel units, e.g. 8/255 (default 8/255; Fashion-MNIST 0.1)")
+    e.add_argument("--alpha", type=pixel_value, default=None,
+                   help="IFGSM step in pixel units, e.g. 2/255 (default 2/255; Fashion-MNIST 0.01)")
     e.set_defaults(func=run_examples)
 
     c = figures.add_parser("eps-curve", help="accuracy under IFGSM against the budget eps, one curve per model")
     _add_data_arguments(c)
-    c.add_argument("--eps", type=comma_separated(float), default=[0, 2, 4, 8, 16],
-                   help="budgets in units of 1/255 (default 0,2,4,8,16; 0 = clean accuracy). "
-                        "Fashion-MNIST's conventional eps 0.1 is 25.5")  # fmt: skip
+    c.add_argument("--eps", type=comma_separated(pixel_value), default=[0, 2 / 255, 4 / 255, 8 / 255, 16 / 255],
+                   help="budgets in pixel units, as every command takes them (default 0,2/255,4/255,8/255,16/255; "
+                        "0 = clean accuracy; Fashion-MNIST's conventional eps is 0.1)")  # fmt: skip
     c.add_argument("--steps", type=int, default=20, help="IFGSM steps (default 20)")
     c.add_argument("--alpha-fraction", type=float, default=0.25, help="IFGSM step as a fraction of eps (0.25)")
     c.add_argument("--limit", type=int, default=None, help="use the first N test images only")

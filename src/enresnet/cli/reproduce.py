@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / f"{study.name}-{scale.name}"
-    path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.no_progress,
+    path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.quiet,
                         device=args.device).run()
     print(path)
     return 0
@@ -59,5 +59,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "oversubscribed threads were measured 4x slower)")
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

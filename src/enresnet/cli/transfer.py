@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"transfer {oracle_label} -> {label} on {len(data)} images: {', '.join(attacks)}", file=sys.stderr)
         out = run_dir(args, target) / f"from-{safe_name(oracle_label)}"
         results = evaluate_attacks(target, data, attacks, attack, settings, out, source=oracle,
-                                   progress=not args.no_progress)
+                                   progress=not args.quiet)
         rows.append(Row(label, data.name, results, oracle=oracle_label))
     notes.append("Adversarial images made white-box on the oracle, classified by the model (blind attack).")
     meta = {"oracle": str(args.oracle), "targets": [str(p) for p in args.target], "eps": attack.eps,

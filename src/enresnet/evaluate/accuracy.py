@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -83,8 +84,20 @@ class AccuracyStats:
         return wilson_interval(self.mean * self.n, self.n, level) if self.repeats == 1 or self.per_image is None \
             else mean_interval(self.per_image.double() / self.repeats, level)
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {"n": self.n, "repeats": self.repeats, "mean": self.mean, "std": self.std, "worst": self.worst}
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able; with the per-image counts when known, so that a table can be read back whole."""
+        out: dict[str, Any] = {"n": self.n, "repeats": self.repeats, "mean": self.mean, "std": self.std,
+                               "worst": self.worst}
+        if self.per_image is not None:
+            out["per_image"] = self.per_image.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccuracyStats:
+        """The inverse of :meth:`as_dict`."""
+        per_image = torch.tensor(data["per_image"], dtype=torch.int64) if "per_image" in data else None
+        return cls(n=data["n"], repeats=data["repeats"], mean=data["mean"], std=data["std"], worst=data["worst"],
+                   per_image=per_image)
 
 
 def worst_case(columns: list[AccuracyStats]) -> AccuracyStats:

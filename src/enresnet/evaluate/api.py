@@ -115,6 +115,7 @@ def evaluate_model(
     dataset: str = "",
     out_dir: str | Path | None = None,
     progress: bool = False,
+    budget_note: str | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``(images, labels)`` under ``attacks`` (names as ``enresnet evaluate --attacks``).
 
@@ -123,8 +124,9 @@ def evaluate_model(
     alpha in proportion). ``eot``: noise draws averaged per attack gradient;
     ``repeats``: stochastic predictions per image (mean ± std and worst case);
     ``sanity_size``: the first images the sanity suite runs on (0 skips it);
-    ``out_dir``: per-batch logs there make a rerun resume. Runs on the device
-    ``images`` are on.
+    ``out_dir``: per-batch logs there make a rerun resume; ``budget_note`` says in
+    the notes where eps and alpha came from (default: given, or the dataset's
+    convention). Runs on the device ``images`` are on.
     """
     names = parse_attacks(",".join(attacks) if not isinstance(attacks, str) else attacks)
     _validate_inputs(images, labels)
@@ -135,7 +137,8 @@ def evaluate_model(
            "None (all draws at once) or an integer >= 1", eot_batch)
     _check("sanity_size", isinstance(sanity_size, int) and sanity_size >= 0, "an integer >= 0", sanity_size)
     _check("seed", isinstance(seed, int) and 0 <= seed < 2**63, "an integer in [0, 2^63)", seed)
-    eps, alpha, budget_note = default_budget(dataset, eps, alpha)  # checks a given eps and alpha
+    eps, alpha, default_note = default_budget(dataset, eps, alpha)  # checks a given eps and alpha
+    budget_note = budget_note or default_note
 
     labels = labels.to(device=images.device, dtype=torch.int64)
     num_classes = max(int(labels.max()) + 1, getattr(model, "spec", {}).get("num_classes", 0))

@@ -74,6 +74,11 @@ class Check:
         return {"name": self.name, "flag": self.flag, "passed": self.passed, "conclusive": self.conclusive,
                 "numbers": self.numbers, "explanation": self.explanation}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Check:
+        """The inverse of :meth:`as_dict`."""
+        return cls(data["name"], data["passed"], data["numbers"], data["explanation"], data.get("conclusive", True))
+
 
 @dataclass(frozen=True)
 class SanitySettings:

@@ -58,6 +58,13 @@ class Row:
         out["sanity"] = [c.as_dict() for c in self.sanity]
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Row:
+        """The inverse of :meth:`as_dict` (the headline is recomputed from the per-image counts)."""
+        results = {k: AccuracyStats.from_dict(v) for k, v in data["accuracy"].items()}
+        return cls(data["model"], data["dataset"], results, data.get("oracle"),
+                   [Check.from_dict(c) for c in data.get("sanity", [])])
+
 
 def cell(stats: AccuracyStats) -> str:
     text = f"{100 * stats.mean:.2f}"
