@@ -91,3 +91,23 @@ def test_autoattack_rand_recheck_is_at_least_as_strong_as_the_public_api(trained
     torch.manual_seed(0)
     ours = attacked_accuracy(trained, data, AutoAttack(trained, n_iter=10, eot_iter=2, check_draws=4), repeats=4).worst
     assert ours <= theirs + 1 / 32
+
+
+def test_bf16_attack_gradients_stay_within_the_interval_of_fp32(trained, test_set):
+    """evaluate_model's default where bf16 is fast: the attack's forward passes in bf16, predictions in
+    fp32. The robust accuracy must stay inside the 95% interval of the fp32 attack's."""
+    from dataclasses import replace
+
+    seen = []
+    hook = trained.conv1.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    fp32 = AttackSettings(eot=1)
+    try:
+        with noise_disabled(trained):
+            a32 = attacked_accuracy(trained, test_set, build_attack("ifgsm20", trained, fp32))
+            seen.clear()
+            a16 = attacked_accuracy(trained, test_set, build_attack("ifgsm20", trained, replace(fp32, bf16=True)))
+    finally:
+        hook.remove()
+    assert torch.bfloat16 in seen and torch.float32 in seen  # attack in bf16, predictions in fp32
+    low, high = a32.interval()
+    assert a16.mean < 0.95 and low <= a16.mean <= high

@@ -129,12 +129,13 @@ def test_trainer_construction_and_public_step_write_nothing(tmp_path):
 
 
 def test_speed_defaults_by_device():
+    from enresnet.device import native_bf16
     from enresnet.errors import ConfigError
-    from enresnet.train.speed import cpu_has_native_bf16, resolve_speed_options
+    from enresnet.train.speed import resolve_speed_options
 
     auto = tiny_config(train={"amp": "auto", "channels_last": "auto", "capture": "auto"})["train"]
     cpu = resolve_speed_options(auto, torch.device("cpu"), distributed=False)
-    assert cpu.channels_last and not cpu.capture and cpu.bf16 == cpu_has_native_bf16()
+    assert cpu.channels_last and not cpu.capture and cpu.bf16 == native_bf16(torch.device("cpu"))
     cuda = resolve_speed_options(auto, torch.device("cuda"), distributed=False)
     assert cuda.bf16 and cuda.channels_last and cuda.capture
     assert not resolve_speed_options(auto, torch.device("cuda"), distributed=True).capture

@@ -1,4 +1,4 @@
-"""Choosing the torch device from a user's setting ("auto", "cpu", "cuda", "cuda:N")."""
+"""Choosing the torch device from a user's setting ("auto", "cpu", "cuda", "cuda:N"), and what it is fast at."""
 
 from __future__ import annotations
 
@@ -17,3 +17,12 @@ def resolve_device(name: str, setting: str = "device") -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise ConfigError(f"{setting} must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {name!r}") from None
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 arithmetic is fast on ``device``: every CUDA device here (tensor cores), a CPU
+    only with bf16 matrix instructions (AVX512-BF16 or AMX, as oneDNN uses them); elsewhere bf16 is
+    emulated and slower than fp32."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())

@@ -75,6 +75,11 @@ class Attack:
         """Mode the model runs in during the attack: "eval" (BatchNorm running
         statistics; every evaluation) or "train" (PGD adversarial training with
         ``train.attack_bn_mode = "train"``, as the authors' code)."""
+        self.bf16 = False
+        """Whether the forward passes behind the attack's gradients run under bf16 autocast (the loss
+        and the update in fp32). Off: fp32, as the paper. The training step sets its own autocast
+        around the attack instead; evaluation turns this on where bf16 is fast (see
+        :func:`enresnet.evaluate.evaluate_model`)."""
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -121,10 +126,17 @@ class Attack:
         grad = torch.zeros_like(x)
         for n in self._replica_chunks():
             leaf = x.clone().requires_grad_(True)
-            logits = self.model(leaf.repeat(n, *([1] * (x.dim() - 1))))
-            loss = loss_fn(logits, labels.repeat(n)) * (n / k)
+            with self.autocast(x):
+                logits = self.model(leaf.repeat(n, *([1] * (x.dim() - 1))))
+            loss = loss_fn(logits.float(), labels.repeat(n)) * (n / k)
             grad += torch.autograd.grad(loss, leaf)[0]
         return grad
+
+    def autocast(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
+        """bf16 autocast on ``x``'s device when :attr:`bf16`; else nothing (a caller's autocast stays on)."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(x.device.type, dtype=torch.bfloat16)
 
     @torch.no_grad()
     def mean_logits(self, x: torch.Tensor) -> torch.Tensor:

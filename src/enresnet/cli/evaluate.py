@@ -16,7 +16,7 @@ from torch import nn
 from ..checkpoint import load_model
 from ..config import pixel_value
 from ..data import ImageDataset
-from ..device import resolve_device
+from ..device import native_bf16, resolve_device
 from ..errors import ConfigError
 from ..evaluate import (
     AttackSettings,
@@ -63,6 +63,9 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
                    help="output directory: per-batch logs (resumable) and the tables (default: evaluation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--amp", choices=("auto", "bf16", "none"), default="auto",
+                   help="attack gradients from bf16 forward passes (predictions always fp32): auto = where bf16 is "
+                   "fast (CUDA, CPUs with AVX512-BF16/AMX); none = the paper's fp32")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -82,7 +85,8 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
         raise ConfigError(f"--eot-batch must be >= 1 (noise draws per forward pass), got {args.eot_batch}")
     data = evaluation_data(model, args.dataset, args.data_dir, args.limit).to(device_from(args.device))
     eps, alpha, budget = training_budget(model, data.name, args.eps, args.alpha)
-    attack = AttackSettings(eps=eps, alpha=alpha, eot=args.eot, eot_batch=args.eot_batch,
+    bf16 = native_bf16(data.images.device) if args.amp == "auto" else args.amp == "bf16"
+    attack = AttackSettings(eps=eps, alpha=alpha, eot=args.eot, eot_batch=args.eot_batch, bf16=bf16,
                             check_draws=args.check_draws)
     run = RunSettings(batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
     notes = [
@@ -121,7 +125,7 @@ def earlier_rows(out: Path, meta: dict, labels: set[str]) -> dict:
         return empty
     table = json.loads(path.read_text())
     earlier = {"attacks": list(table.get("attacks", {}))}
-    earlier |= {k: table.get(k) for k in ("eps", "alpha", "eot", "repeats")}
+    earlier |= {k: table.get(k) for k in ("eps", "alpha", "eot", "repeats", "bf16")}
     if earlier != meta:
         diff = ", ".join(f"{k} {earlier[k]} vs {meta[k]}" for k in meta if earlier[k] != meta[k])
         raise ConfigError(f"{path} holds a table made with other settings ({diff}); choose another --out, "
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         check_compatible(surrogate, data)
     with run_lock(args.out, purpose="evaluate"):
         meta = {"attacks": attacks, "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot,
-                "repeats": settings.repeats}
+                "repeats": settings.repeats, "bf16": attack.bf16}
         kept = earlier_rows(args.out, meta, {model_label(m) for m in models})
         if args.natural_check:
             sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                 eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
                 batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit,
                 surrogate=surrogate, dataset=data.name, out_dir=run_dir(args, model), progress=not args.quiet,
-                budget_note=budget,
+                budget_note=budget, bf16=attack.bf16,
             ))
         notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
         meta = {**meta, "checkpoints": kept["checkpoints"] + [str(p) for p in args.checkpoints],

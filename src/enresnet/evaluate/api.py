@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..data import ImageDataset
+from ..device import native_bf16
 from ..errors import ConfigError
 from ..models import has_noise
 from .accuracy import AccuracyStats
@@ -116,6 +117,7 @@ def evaluate_model(
     out_dir: str | Path | None = None,
     progress: bool = False,
     budget_note: str | None = None,
+    bf16: bool | None = None,
 ) -> EvaluationResult:
     """Evaluate ``model`` on ``(images, labels)`` under ``attacks`` (names as ``enresnet evaluate --attacks``).
 
@@ -126,7 +128,10 @@ def evaluate_model(
     ``sanity_size``: the first images the sanity suite runs on (0 skips it);
     ``out_dir``: per-batch logs there make a rerun resume; ``budget_note`` says in
     the notes where eps and alpha came from (default: given, or the dataset's
-    convention). Runs on the device ``images`` are on.
+    convention). ``bf16``: the attacks' gradients from bf16 autocast forward
+    passes, every prediction (what is counted) in fp32; None (default) turns it
+    on where bf16 is fast (:func:`enresnet.device.native_bf16`: CUDA, CPUs with
+    AVX512-BF16/AMX), False keeps the paper's fp32. Runs on the device ``images`` are on.
     """
     names = parse_attacks(",".join(attacks) if not isinstance(attacks, str) else attacks)
     _validate_inputs(images, labels)
@@ -143,8 +148,10 @@ def evaluate_model(
     labels = labels.to(device=images.device, dtype=torch.int64)
     num_classes = max(int(labels.max()) + 1, getattr(model, "spec", {}).get("num_classes", 0))
     data = ImageDataset(images, labels, num_classes, name=dataset)
+    _check("bf16", bf16 in (None, True, False), "None (by device), True or False", bf16)
+    fast = native_bf16(images.device) if bf16 is None else bf16
     budget = AttackSettings(eps=float(eps), alpha=float(alpha), eot=eot, eot_batch=eot_batch,
-                            check_draws=check_draws)
+                            check_draws=check_draws, bf16=fast)
     run = RunSettings(batch_size=batch_size, repeats=repeats, seed=seed)
     results = evaluate_attacks(model, data, names, budget, run, Path(out_dir) if out_dir else None,
                                progress=progress)
@@ -158,6 +165,8 @@ def evaluate_model(
         f"Attack gradients of noisy models averaged over {eot} noise draws (EOT); each image predicted "
         f"{repeats} times: mean ± std over the draws (worst: right in all draws)." if has_noise(model) else
         "Deterministic model: one prediction per image, no EOT.",
+        "Attack gradients from bf16 forward passes, every prediction in fp32." if fast
+        else "Attacks and predictions in fp32.",
         f"Sanity checks on the first {min(sanity_size, len(data))} images." if sanity_size > 0
         else "Sanity checks skipped.",
     ]

@@ -76,9 +76,9 @@ class AutoAttack(Attack):
             raise ConfigError(
                 "the autoattack attack needs pyautoattack: pip install 'pyautoattack==0.2.0'"
             ) from None
-        aa = pyautoattack.AutoAttack(
-            self.model, norm="Linf", eps=self.eps, version=self.version, device=device, seed=self.seed
-        )
+        model = _Autocast(self.model) if self.bf16 else self.model  # the re-check predicts with self.model
+        aa = pyautoattack.AutoAttack(model, norm="Linf", eps=self.eps, version=self.version, device=device,
+                                     seed=self.seed)
         if self.n_iter is not None:
             aa.fab.n_iter = self.n_iter
             for apgd in (aa.apgd, aa.apgd_targeted):
@@ -119,6 +119,19 @@ class AutoAttack(Attack):
                     best[index[better]] = candidate[better].detach()
                     best_acc[index[better]] = acc[better]
         return best
+
+
+class _Autocast(nn.Module):
+    """``model`` under bf16 autocast, logits returned in fp32: what AutoAttack's gradients run on
+    when :attr:`Attack.bf16` is set."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.model(x).float()
 
 
 def _set_apgd_iterations(apgd, n_iter: int) -> None:

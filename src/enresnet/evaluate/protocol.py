@@ -47,6 +47,8 @@ class AttackSettings:
     eot_batch: int | None = None
     check_draws: int = 10
     """Noise draws for deciding whether an adversarial example fools a noisy model (AutoAttack)."""
+    bf16: bool = False
+    """Attack gradients from bf16 autocast forward passes (predictions stay fp32): :attr:`Attack.bf16`."""
 
 
 def default_budget(dataset: str, eps: float | None = None, alpha: float | None = None) -> tuple[float, float, str]:
@@ -105,7 +107,13 @@ def build_attack(name: str, model: nn.Module, settings: AttackSettings) -> Attac
     match = _NAME.match(name)
     if match is None:
         raise ConfigError(f"unknown attack {name!r}; valid attacks: {', '.join(ATTACK_FORMS)}")
-    kind, s = match["kind"], settings
+    attack = _make(match, model, settings)
+    attack.bf16 = settings.bf16
+    return attack
+
+
+def _make(match: re.Match, model: nn.Module, s: AttackSettings) -> Attack:
+    kind = match["kind"]
     eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch)
     if kind == "fgsm":
         return FGSM(model, eps=s.eps, **eot)

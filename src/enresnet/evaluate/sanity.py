@@ -144,6 +144,7 @@ class SanitySuite:
         source = self.model if source is None else source
         attack = IFGSM(source, eps=eps, alpha=a.alpha * eps / a.eps, steps=steps, eot_samples=eot,
                        eot_batch=a.eot_batch)
+        attack.bf16 = a.bf16
         return self._accuracy(("ifgsm", eps, steps, eot, id(source)), attack)
 
     def not_above(self, a: AccuracyStats, b: AccuracyStats) -> bool:

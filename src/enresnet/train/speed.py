@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from ..device import native_bf16
 from ..errors import ConfigError
 
 
@@ -37,15 +38,10 @@ class SpeedOptions:
     compile: bool
 
 
-def cpu_has_native_bf16() -> bool:
-    """True when this CPU has bf16 matrix instructions (AVX512-BF16 or AMX), as oneDNN uses them."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-
-
 def resolve_speed_options(train: dict[str, Any], device: torch.device, distributed: bool) -> SpeedOptions:
     """Turn the config's ``"auto"`` values into choices for ``device`` (see module doc)."""
     cuda = device.type == "cuda"
-    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and (cuda or cpu_has_native_bf16()))
+    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and native_bf16(device))
     channels_last = True if train["channels_last"] == "auto" else train["channels_last"]
     if train["capture"] == "auto":
         capture = cuda and not distributed and not train["compile"]
