@@ -74,8 +74,9 @@ def device_from(name: str) -> torch.device:
 
 
 def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], ImageDataset, AttackSettings,
-                                                                 RunSettings, list[str]]:
-    """Attacks, test data, settings and the table notes, from the options and ``model``'s checkpoint."""
+                                                                 RunSettings, list[str], str]:
+    """Attacks, test data, settings, the table notes and where eps/alpha came from, from the options and
+    ``model``'s checkpoint."""
     attacks = parse_attacks(args.attacks)
     for name, value in (("--eot", args.eot), ("--repeats", args.repeats), ("--batch-size", args.batch_size),
                         ("--check-draws", args.check_draws)):
@@ -94,7 +95,7 @@ def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], Imag
         f"Attack gradients of noisy models averaged over {args.eot} noise draws (EOT).",
         f"Each image predicted {args.repeats} times: mean ± std over the draws (worst: right in all draws).",
     ]
-    return attacks, data, attack, run, notes
+    return attacks, data, attack, run, notes, budget
 
 
 def training_budget(model: nn.Module, dataset: str, eps: float | None, alpha: float | None) -> tuple[float, float, str]:
@@ -145,8 +146,7 @@ def run(args: argparse.Namespace) -> int:
         if len(models) < 2:
             raise ConfigError("--integrate needs at least two checkpoints")
         models.append(integrate_models(models))
-    attacks, data, attack, settings, notes = prepare(args, models[0])
-    _, _, budget = training_budget(models[0], data.name, args.eps, args.alpha)  # where eps and alpha came from
+    attacks, data, attack, settings, _, budget = prepare(args, models[0])
     for model in models:
         check_compatible(model, data)
     surrogate = load_model(args.surrogate, device) if args.surrogate else None

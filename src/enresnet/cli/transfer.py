@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     device = device_from(args.device)
     oracle = load_model(args.oracle, device)
     targets = [load_model(p, device) for p in args.target]
-    attacks, data, attack, settings, notes = prepare(args, targets[0])
+    attacks, data, attack, settings, notes, _ = prepare(args, targets[0])
     check_compatible(oracle, data)
     oracle_label = model_label(oracle)
     rows = []

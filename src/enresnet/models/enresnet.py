@@ -82,26 +82,24 @@ class EnResNet(PreActResNet):
         if not loop or self.num_members == 1:
             return super().member_logits(x)
         template = self._synced_template()
-        return torch.stack([functional_call(template, self._member_tensors(i), (x,)) for i in range(len(self))])
+        return torch.stack([functional_call(template, tensors, (x,)) for tensors in self._member_tensors()])
 
     def _synced_template(self) -> PreActResNet:
         """The template network with this model's train/eval mode and noise switches."""
         template = self._template.train(self.training)
-        for mine, theirs in zip(_noise_modules(self), _noise_modules(template)):
-            theirs.enabled = mine.enabled
+        _copy_noise_switches(self, template)
         return template
 
-    def _member_tensors(self, i: int) -> dict[str, torch.Tensor]:
-        """Member ``i``'s parameters and buffers: views of its rows of the fused tensors."""
-        tensors = {}
-        for name, tensor in (*self.named_parameters(), *self.named_buffers()):
-            if name == "weights":
-                continue
-            if _is_shared(name, tensor):  # counters advance once per forward, not once per member
-                tensors[name] = tensor if i == 0 or tensor.dim() else tensor.clone()
-            else:
-                tensors[name] = tensor.chunk(len(self))[i]
-        return tensors
+    def _member_tensors(self) -> list[dict[str, torch.Tensor]]:
+        """Every member's parameters and buffers: views of its rows of the fused tensors (split once)."""
+        members: list[dict[str, torch.Tensor]] = [{} for _ in range(len(self))]
+        for name, tensor in self._fused_tensors():
+            parts = _member_parts(name, tensor, len(self))
+            if tensor.dim() == 0:  # counters advance once per forward, not once per member
+                parts = [tensor] + [tensor.clone() for _ in parts[1:]]
+            for member, part in zip(members, parts):
+                member[name] = part
+        return members
 
     def as_ensemble(self) -> Ensemble:
         """The same model as a loop over n separate networks (an :class:`Ensemble`; a copy with the same
@@ -110,18 +108,16 @@ class EnResNet(PreActResNet):
         loop = Ensemble([PreActResNet(*args, **kwargs) for _ in range(self.num_members)])
         loop.load_state_dict(self.state_dict())
         for member in loop.members:
-            for mine, theirs in zip(_noise_modules(self), _noise_modules(member)):
-                theirs.enabled = mine.enabled
+            _copy_noise_switches(self, member)
         return loop.to(self.weights.device).train(self.training)
 
+    def _fused_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        """The fused parameters and buffers (every buffer of the network is persistent), ``weights`` left out."""
+        return [(name, t) for name, t in (*self.named_parameters(), *self.named_buffers()) if name != "weights"]
+
     def fused_names(self) -> list[str]:
-        """Names of the fused tensors (parameters and persistent buffers) other than ``weights``."""
-        names = [name for name, _ in self.named_parameters()]
-        for prefix, module in self.named_modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent_buffers_set:
-                    names.append(f"{prefix}.{name}" if prefix else name)
-        return [name for name in names if name != "weights"]
+        """Names of the fused tensors (parameters and buffers) other than ``weights``."""
+        return [name for name, _ in self._fused_tensors()]
 
     def to_member_layout(self, tensors: Mapping[str, torch.Tensor], prefix: str = "") -> dict[str, torch.Tensor]:
         """``{prefix + fused name: tensor}`` -> ``{prefix + "members.<i>." + name: member i's tensor}``.
@@ -136,10 +132,8 @@ class EnResNet(PreActResNet):
             name = key[len(prefix) :] if key.startswith(prefix) else None
             if name not in fused:
                 out[key] = tensor
-            elif _is_shared(name, tensor):
-                split[name] = [tensor] * self.num_members
             else:
-                split[name] = list(tensor.chunk(self.num_members))
+                split[name] = _member_parts(name, tensor, self.num_members)
         for i in range(self.num_members):
             for name, parts in split.items():
                 out[f"{prefix}members.{i}.{name}"] = parts[i]
@@ -157,8 +151,16 @@ class EnResNet(PreActResNet):
         return out
 
 
-def _noise_modules(model: nn.Module) -> list[NoiseInjection]:
-    return [m for m in model.modules() if isinstance(m, NoiseInjection)]
+def _member_parts(name: str, tensor: torch.Tensor, members: int) -> list[torch.Tensor]:
+    """Member i's part of a fused tensor: its block of rows, or the tensor itself where it is shared."""
+    return [tensor] * members if _is_shared(name, tensor) else list(tensor.chunk(members))
+
+
+def _copy_noise_switches(source: nn.Module, target: nn.Module) -> None:
+    """Give ``target``'s noise injections the on/off switches of ``source``'s, in order."""
+    theirs = [m for m in target.modules() if isinstance(m, NoiseInjection)]
+    for mine, other in zip([m for m in source.modules() if isinstance(m, NoiseInjection)], theirs):
+        other.enabled = mine.enabled
 
 
 def _to_member_layout(module: EnResNet, state_dict: dict, prefix: str, local_metadata: dict) -> None:

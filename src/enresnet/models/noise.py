@@ -58,11 +58,10 @@ def member_view(x: torch.Tensor, members: int) -> torch.Tensor:
     member's whole tensor, in one kernel.
     """
     n, c, h, w = x.shape
-    if x.is_contiguous():
-        return x.view(n, 1, members, (c // members) * h * w)
-    if x.is_contiguous(memory_format=torch.channels_last):
-        return x.permute(0, 2, 3, 1).view(n, h * w, members, c // members)
-    return x.contiguous().view(n, 1, members, (c // members) * h * w)
+    ordered = in_memory_order(x)
+    if ordered is x:
+        return x.contiguous().view(n, 1, members, (c // members) * h * w)
+    return ordered.view(n, h * w, members, c // members)
 
 
 def from_member_view(view: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -303,13 +303,16 @@ class Trainer:
 
         Called before every checkpoint, so that nothing non-finite is ever kept.
         """
-        sums = self._read_sums()
+        self._check_loss(self._read_sums())
+        if weights:
+            self._check_weights()
+
+    def _check_loss(self, sums: dict[str, float]) -> None:
+        """Stop the run if the read-back sums count a non-finite loss, naming where it first appeared."""
         if sums["nonfinite"]:
             first = self.step - int(sums["steps"]) + int(sums["first_nonfinite"]) + 1
             raise TrainingDivergedError(self._divergence_message(f"the loss became non-finite at epoch "
                                                                  f"{self.epoch + 1}, step {first}"))
-        if weights:
-            self._check_weights()
 
     def _check_weights(self) -> None:
         """Stop the run if a weight or BatchNorm statistic is non-finite (a finite loss can hide it)."""
@@ -444,8 +447,8 @@ class Trainer:
 
     def _show_progress(self, bar: tqdm) -> None:
         """Running loss and accuracy on the bar (one read from the device); stops a diverged run."""
-        self._check_finite(weights=False)
         sums = self._read_sums()
+        self._check_loss(sums)
         count = max(sums["count"], 1)
         bar.set_postfix(loss=f"{sums['loss'] / count:.3f}", acc=f"{sums['correct'] / count:.3f}")
 
