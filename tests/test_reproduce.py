@@ -14,7 +14,7 @@ from enresnet.reproduce import Reproduction, get_study
 
 
 def micro_scale():
-    """The study's ``tiny`` scale (its four models on 16x16 synthetic data), smaller still for CI."""
+    """The study's ``tiny`` scale (its models but En5ResNet20, on 16x16 synthetic data), smaller still for CI."""
     tiny = get_study("fmnist").scale("tiny")
     overrides = {
         "data": {**tiny.overrides["data"], "val_size": 16, "options": {"num_samples": 80, "channels": 1, "size": 16}},
@@ -63,8 +63,10 @@ def study_dir(tmp_path_factory):
 
 def test_tables_hold_accuracies(study_dir):
     whitebox = json.loads((study_dir / "whitebox.json").read_text())
-    assert [r["model"] for r in whitebox["rows"]] == [m.label for m in get_study("fmnist").models]
-    markdown = {name: first_table((study_dir / f"{name}.md").read_text()) for name in ("whitebox", "transfer")}
+    study = get_study("fmnist")
+    assert [r["model"] for r in whitebox["rows"]] == [m.label for m in study.models if m.key != "en5_resnet20"]
+    markdown = {name: first_table((study_dir / f"{name}.md").read_text())
+                for name in ("whitebox", "transfer", "natural")}
     for row in whitebox["rows"]:
         assert set(row["accuracy"]) == {"clean", "fgsm", "ifgsm20", "cw", "autoattack"}
         assert_counts_shown(row, markdown["whitebox"])
@@ -74,6 +76,31 @@ def test_tables_hold_accuracies(study_dir):
                                                                     ("En2ResNet20", "ResNet20")]
     for row in transfer["rows"]:
         assert_counts_shown(row, markdown["transfer"])
+    natural = json.loads((study_dir / "natural.json").read_text())
+    assert [r["model"] for r in natural["rows"]] == [m.label for m in study.natural_models]
+    for row in natural["rows"]:
+        assert set(row["accuracy"]) == {"clean", "fgsm", "ifgsm20"}
+        assert_counts_shown(row, markdown["natural"])
+
+
+def test_claims_judged_on_the_tables(study_dir):
+    """Every claim on a model the scale ran is judged, with the accuracies of the tables (worst case over
+    draws, on the images both sides share) and Holm-adjusted p-values no smaller than the raw ones."""
+    claims = json.loads((study_dir / "claims.json").read_text())
+    judged = [c for c in get_study("fmnist").claims if "en5_resnet20" not in repr(c)]
+    assert len(claims) == len(judged)
+    tables = {name: {r["model"] if "oracle" not in r else f'{r["model"]}<-{r["oracle"]}': r["accuracy"]
+                     for r in json.loads((study_dir / f"{name}.json").read_text())["rows"]}
+              for name in ("whitebox", "natural", "transfer")}
+    for claim in claims:
+        assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this size")
+        if claim["p_value"] is not None:
+            assert 0 <= claim["p_value"] <= claim["p_holm"] <= 1
+    noise = next(c for c in claims if c["claim"] == "noise raises robust accuracy")
+    en1, base = tables["whitebox"]["En1ResNet20"]["ifgsm20"], tables["whitebox"]["ResNet20"]["ifgsm20"]
+    assert noise["accuracy"] == pytest.approx([sum(v == en1["repeats"] for v in en1["per_image"]) / en1["n"],
+                                 sum(v == base["repeats"] for v in base["per_image"]) / base["n"]])
+    assert "noise raises robust accuracy" in (study_dir / "results.md").read_text()
 
 
 def test_figures_and_results(study_dir):

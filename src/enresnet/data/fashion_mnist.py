@@ -52,21 +52,22 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
-    if data_dir is not None and not data_dir.is_dir() and not download:
-        raise DatasetError(
-            f"the Fashion-MNIST data directory {data_dir} does not exist; pass the folder that holds the IDX files, "
-            f"or leave --data-dir out to use {SYSTEM_DIR}"
-        )
+    """The IDX file ``stem`` (or its .gz) in ``data_dir``, else in :data:`SYSTEM_DIR`; downloaded into
+    ``data_dir`` only when ``download`` and it is in neither."""
+    missing_dir = data_dir is not None and not data_dir.is_dir()
     for folder in ([data_dir] if data_dir else []) + [SYSTEM_DIR]:
         for name in (stem, stem + ".gz"):
             if (folder / name).exists():
-                if folder == SYSTEM_DIR and data_dir is not None and not data_dir.is_dir():
+                if folder == SYSTEM_DIR and missing_dir:
                     print(f"note: {data_dir} does not exist; reading Fashion-MNIST from {SYSTEM_DIR}", file=sys.stderr)
                 return folder / name
     if not download or data_dir is None:
+        where = (f"the data directory {data_dir} (which does not exist)" if missing_dir
+                 else str(data_dir or "(no --data-dir)"))
         raise DatasetError(
-            f"Fashion-MNIST file {stem}.gz not found in {data_dir or '(no --data-dir)'} or {SYSTEM_DIR}. "
-            f"Install it with 'apt-get install dataset-fashion-mnist' or place it in --data-dir."
+            f"Fashion-MNIST file {stem}.gz not found in {where} or {SYSTEM_DIR}. "
+            "Install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir with the folder of "
+            "the IDX files."
         )
     return fetch(BASE_URL + stem + ".gz", data_dir / (stem + ".gz"), md5)
 

@@ -1,9 +1,10 @@
 """Result tables shaped like the paper's: Table 2 (white-box) and Table 3 (blind/transfer).
 
 A row is one model; columns are A_nat and A_rob per attack, in %. A cell is the
-mean accuracy over the R stochastic predictions; for a noisy model evaluated
-with R > 1 it reads ``mean ± std (worst w)``, where ``worst`` counts an image
-only if all R predictions are right. A ``sanity`` column carries the flags of
+mean accuracy over the R stochastic predictions with its 95% interval over the
+images; for a noisy model evaluated with R > 1 it reads
+``mean [low, high] ± std (worst w)``, where ``worst`` counts an image only if all
+R predictions are right. A ``sanity`` column carries the flags of
 :mod:`.sanity` (``ok``, or ``FLAG: <checks>``).
 """
 
@@ -67,7 +68,9 @@ class Row:
 
 
 def cell(stats: AccuracyStats) -> str:
-    text = f"{100 * stats.mean:.2f}"
+    """``mean [95% CI]``, then ``± std (worst w)`` over the draws of a noisy model."""
+    low, high = stats.interval()
+    text = f"{100 * stats.mean:.2f} [{100 * low:.1f}, {100 * high:.1f}]"
     if stats.repeats > 1 and (stats.std > 0 or stats.worst != stats.mean):
         text += f" ± {100 * stats.std:.2f} (worst {100 * stats.worst:.2f})"
     return text
@@ -82,7 +85,8 @@ HEADLINE_NOTE = (
     "classified correctly in every prediction draw, clean and under every attack of the row: the worst case "
     "over attacks and draws, image by image, so it is at most every other column. The interval is the 95% "
     "Wilson interval over the images (sampling error of the test set). The per-attack columns are the "
-    "paper's protocol: mean over draws (± std, worst case over draws)."
+    "paper's protocol: mean over draws [95% interval over the images] (± std over draws, worst case over "
+    "draws)."
 )
 
 

@@ -38,7 +38,7 @@ def eps_curves(study: Study, scale: Scale, models: dict[str, nn.Module], data: I
     eps_values = [f * attack.eps for f in study.eps_fractions]
     factory = ifgsm_factory(steps=scale.eps_steps)
     curves = {m.label: robust_accuracy_curve(models[m.key], subset, eps_values, factory, scale.batch_size)
-              for m in study.models}
+              for m in study.models_at(scale)}
     plot_accuracy_vs_eps(curves, path, per_255=attack.eps < 0.1, mark_eps=attack.eps,
                          title=f"{data.name}: IFGSM$^{{{scale.eps_steps}}}$, alpha = eps/4 ({len(subset)} images)")
     atomic_write_text(path.with_suffix(".json"), json.dumps(
@@ -51,7 +51,7 @@ def draw_figures(study: Study, scale: Scale, models: dict[str, nn.Module], data:
     """Write the figures under ``folder``; returns {caption: path}."""
     figures = {}
     path = folder / "fig5_training.png"
-    plot_training_curves({m.label: read_metrics(run_dirs[m.key]) for m in study.models}, path,
+    plot_training_curves({m.label: read_metrics(run_dirs[m.key]) for m in study.models_at(scale)}, path,
                          title=f"{study.name} ({scale.name}): training and validation accuracy")
     figures["Fig. 5: training (solid) and validation accuracy (dashed natural, dotted robust) per epoch"] = path
     path = folder / "eps_curve.png"

@@ -93,7 +93,7 @@ def command(rep: Reproduction) -> str:
 def training_summary(rep: Reproduction) -> list[str]:
     """One line per model: epochs, and the last epoch's training and validation accuracy."""
     lines = ["| Model | epochs | train acc | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
-    for model in rep.study.models:
+    for model in (*rep.study.models_at(rep.scale), *rep.study.natural_models_at(rep.scale)):
         rows = read_metrics(rep.run_dir(model.key))
         last = rows[-1]
         rob = last.get("val_rob_acc")
@@ -129,9 +129,12 @@ def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
         "",
         (rep.out / "whitebox.md").read_text().rstrip(),
     ]
-    if (rep.out / "transfer.md").is_file() and rep.study.transfer:
-        transfer = (rep.out / "transfer.md").read_text().rstrip()
-        lines += ["", "## Blind (transfer) attacks (Table 3 layout)", "", transfer]
+    sections = {"natural": ("Naturally trained models (Table 1, Sec. 4.4)", rep.study.natural_models_at(rep.scale)),
+                "transfer": ("Blind (transfer) attacks (Table 3 layout)", rep.study.transfer),
+                "claims": ("The paper's claims, judged on these images", rep.study.claims)}
+    for stem, (title, present) in sections.items():
+        if present and (rep.out / f"{stem}.md").is_file():
+            lines += ["", f"## {title}", "", (rep.out / f"{stem}.md").read_text().rstrip()]
     lines += ["", "## Figures", ""]
     lines += [f"- {caption}: ![{path.stem}]({path.relative_to(rep.out)})" for caption, path in figures.items()]
     lines += ["", "## Time per phase (this invocation, s)", "", "| phase | seconds |", "|---|---|"]

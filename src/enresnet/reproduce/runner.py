@@ -5,7 +5,9 @@ Layout of the output directory::
     OUT/runs/<model key>/     training run directories (Fig. 5 reads their metrics.jsonl)
     OUT/eval/<model key>/     per-batch evaluation logs (resumable, see enresnet.evaluate.runner)
     OUT/whitebox.{md,json}    Table 2 layout: Model | dataset | A_nat | A_rob(FGSM) | ... | sanity
+    OUT/natural.{md,json}     naturally trained models (Table 1's question; Sec. 4.4's IFGSM^20 on them)
     OUT/transfer.{md,json}    Table 3 layout: Model | dataset | Oracle | A_rob(...)
+    OUT/claims.{md,json}      the paper's claims judged by paired tests on the same images
     OUT/figures/*.png         Fig. 5, accuracy vs eps, Fig. 6
     OUT/results.md            command, seed, machine, wall time, versions, tables, figures
 
@@ -43,11 +45,14 @@ from ..evaluate.inputs import evaluation_data, file_label
 from ..models import integrate_models
 from ..plots.training import read_metrics
 from ..train import train
+from .claims import Results, judge, write_claims
 from .figures import draw_figures
 from .report import Timer, write_results
 from .studies import Scale, Study, first
 
 AUTOATTACK = "autoattack"
+NATURAL_ATTACKS = ("fgsm", "ifgsm20")
+"""Naturally trained models meet FGSM and IFGSM^20 only (Sec. 4.4: IFGSM^20 leaves ~0 accuracy)."""
 
 
 def finished_epochs(run_dir: Path) -> int:
@@ -70,6 +75,8 @@ class Reproduction:
     device: str = "auto"
     """Where models are evaluated: ``auto`` (CUDA when available), ``cpu``, ``cuda:1``, ..."""
     timer: Timer = field(init=False)
+    results: Results = field(init=False, default_factory=dict)
+    """Every accuracy measured, for the claims: {table: {model key: {column: stats}}}."""
 
     def __post_init__(self) -> None:
         self.timer = Timer(self.out / "timing.json")
@@ -96,9 +103,10 @@ class Reproduction:
         return self.out / "runs" / key
 
     def train_models(self) -> dict[str, nn.Module]:
-        """Train (or resume, or skip) every model; returns {key: best checkpoint's model}."""
+        """Train (or resume, or skip) every model the scale runs, the naturally trained ones last;
+        returns {key: best checkpoint's model}."""
         models = {}
-        for model in self.study.models:
+        for model in (*self.study.models_at(self.scale), *self.study.natural_models_at(self.scale)):
             run_dir = self.run_dir(model.key)
             config = self.config(model.config)
             epochs = config["train"]["epochs"]
@@ -142,8 +150,10 @@ class Reproduction:
         return Row(label, data.name, results, sanity=sanity)
 
     def whitebox_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
-        rows = [self.whitebox_row(m.label, models[m.key], data, self.out / "eval" / m.key)
-                for m in self.study.models]
+        rows = []
+        for m in self.study.models_at(self.scale):
+            rows.append(self.whitebox_row(m.label, models[m.key], data, self.out / "eval" / m.key))
+            self.results.setdefault("whitebox", {})[m.key] = rows[-1].results
         for row in self.study.integrations:
             integrated = integrate_models([models[k] for k in row.members])
             rows.append(self.whitebox_row(row.label, integrated, data, self.out / "eval" / file_label(row.label)))
@@ -160,6 +170,22 @@ class Reproduction:
                          f"(IFGSM^{s.sanity_steps}; EOT {list(s.sanity_eot)}; see docs/evaluation.md).")
         write_tables(self.out, "whitebox", rows, columns, notes, self.meta())
 
+    def natural_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
+        """Naturally trained models: natural accuracy (Table 1) and FGSM / IFGSM^20 (Sec. 4.4)."""
+        attack, run, _ = self.settings(data)
+        subset = first(data, self.scale.test_limit)
+        rows = []
+        for m in self.study.natural_models_at(self.scale):
+            self.log(f"evaluation of {m.label}")
+            with self.timer.phase(f"natural {m.key}"):
+                results = evaluate_attacks(models[m.key], subset, list(NATURAL_ATTACKS), attack, run,
+                                           self.out / "eval" / m.key, progress=self.progress)
+            self.results.setdefault("natural", {})[m.key] = results
+            rows.append(Row(m.label, data.name, results))
+        notes = self.notes(data, subset) + ["Naturally trained (no adversarial training): Table 1's natural "
+                                            "accuracy; Sec. 4.4 reads IFGSM^20 as leaving ~0 on such models."]
+        write_tables(self.out, "natural", rows, list(NATURAL_ATTACKS), notes, self.meta())
+
     def transfer_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
         """Blind attacks (Table 3): the target classifies adversarial images made on the oracle."""
         attack, run, _ = self.settings(data)
@@ -172,6 +198,7 @@ class Reproduction:
                 results = evaluate_attacks(models[target], subset, list(self.study.attacks), attack, run,
                                            self.out / "eval" / target / f"from-{oracle}", source=models[oracle],
                                            progress=self.progress)
+            self.results.setdefault("transfer", {})[f"{target}<-{oracle}"] = results
             rows.append(Row(t.label, data.name, results, oracle=o.label))
         notes = self.notes(data, subset) + [("Adversarial images made white-box on the oracle (with EOT when "
                                             "it is noisy), classified by the model (blind attack).")]
@@ -194,13 +221,18 @@ class Reproduction:
         models = self.train_models()
         data = evaluation_data(models[self.study.models[0].key], None, None, None).to(self.torch_device)
         self.whitebox_table(models, data)
+        if self.study.natural_models_at(self.scale):
+            self.natural_table(models, data)
         if self.study.transfer:
             self.transfer_table(models, data)
+        if self.study.claims:
+            write_claims(self.out, judge(self.study, self.results))
         attack, _, _ = self.settings(data)
         self.log("figures")
         with self.timer.phase("figures"):
             figures = draw_figures(self.study, self.scale, models, data, attack,
-                                   {m.key: self.run_dir(m.key) for m in self.study.models}, self.out / "figures")
+                                   {m.key: self.run_dir(m.key) for m in self.study.models_at(self.scale)},
+                                   self.out / "figures")
         path = write_results(self, figures)
         self.log(f"wrote {path}")
         return path

@@ -62,6 +62,8 @@ class Scale:
     repeats: int = 5
     batch_size: int = 128
     examples: int = 4
+    skip: tuple[str, ...] = ()
+    """Keys of the study's models this scale leaves out (its summary says why)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,40 @@ class Integration:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """One accuracy a claim reads: a model's column (``clean``, an attack, ``autoattack``) in one of a
+    study's tables (``whitebox``, ``natural``, or ``transfer`` with the ``oracle`` attacked)."""
+
+    table: str
+    model: str
+    column: str
+    oracle: str | None = None
+
+
+@dataclass(frozen=True)
+class PairedClaim:
+    """A claim of the paper that ``higher`` exceeds ``lower``, judged by a paired test on the same images
+    (:mod:`.claims`); ``paper`` quotes the paper's CIFAR-10 numbers for it."""
+
+    text: str
+    source: str
+    higher: Measure
+    lower: Measure
+    paper: str
+
+
+@dataclass(frozen=True)
+class BoundClaim:
+    """A claim that an accuracy is below ``below`` (a fraction), judged by its 95% Wilson interval."""
+
+    text: str
+    source: str
+    measure: Measure
+    below: float
+    paper: str
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     title: str
@@ -95,6 +131,11 @@ class Study:
     integrations: tuple[Integration, ...] = ()
     examples: tuple[str, str] | None = None
     """Fig. 6: ResNet20 against an En model."""
+    natural_models: tuple[Model, ...] = ()
+    """Naturally trained models (Table 1's question): natural accuracy and the white-box attacks,
+    in a table of their own; no AutoAttack, sanity suite or transfer."""
+    claims: tuple[PairedClaim | BoundClaim, ...] = ()
+    """The paper's claims this study can judge (claims on models a scale skips are left out)."""
     eps_fractions: tuple[float, ...] = (0, 0.25, 0.5, 1, 1.5, 2)
     """The accuracy-vs-eps curve, in multiples of the dataset's eps."""
 
@@ -105,7 +146,15 @@ class Study:
         return self.scales[name]
 
     def model(self, key: str) -> Model:
-        return next(m for m in self.models if m.key == key)
+        return next(m for m in (*self.models, *self.natural_models) if m.key == key)
+
+    def models_at(self, scale: Scale) -> tuple[Model, ...]:
+        """The adversarially trained models ``scale`` runs."""
+        return tuple(m for m in self.models if m.key not in scale.skip)
+
+    def natural_models_at(self, scale: Scale) -> tuple[Model, ...]:
+        """The naturally trained models ``scale`` runs."""
+        return tuple(m for m in self.natural_models if m.key not in scale.skip)
 
 
 def _label(key: str) -> str:
@@ -148,6 +197,8 @@ GPU_FULL = Scale(
     "Meant for a GPU machine with the dataset in --data-dir.",
 )
 
+NATURAL_FMNIST = ("resnet20_natural", "en2_resnet20_natural")
+
 FMNIST_SCALES = {
     "smoke": Scale(
         "smoke",
@@ -161,7 +212,25 @@ FMNIST_SCALES = {
          "validation": {"limit": 200, "attack_steps": 5}},
         test_limit=64, transfer_limit=32, autoattack_limit=64,
         autoattack_iterations={"n_iter": 10, "eot_iter": 2, "n_queries": 50},
-        sanity_limit=8, eps_limit=32, eps_steps=5,
+        sanity_limit=8, eps_limit=32, eps_steps=5, skip=("en5_resnet20", *NATURAL_FMNIST),
+    ),
+    "medium": Scale(
+        "medium",
+        "the study sized to answer the paper's questions on a 2-core CPU in at most ~2.5 h. Sizing rule: "
+        "training gets ~35 min, 10k training images (+1k validation) for every model, so the epochs are "
+        "35 min x measured PGD-10 training throughput / 10k summed over models (ResNet20 133, En1ResNet20 70, "
+        "En2ResNet20 42, 2 x ResNet20 77 images/s with bf16 + channels_last on 2 threads: 3 epochs, lr 0.1, "
+        "/ 10 for the last); En5ResNet20 (17 images/s) would add ~30 min of training and ~20 min of "
+        "evaluation, so this scale leaves it out (the `full` scale has it). Naturally trained ResNet20 and "
+        "En2ResNet20 on the same schedule. Evaluation on the first 1000 test images (FGSM, IFGSM^20, C&W, "
+        "EOT 5, 5 predictions per image); AutoAttack at full strength (its own iterations) on the first 100 "
+        "(~4000 EOT gradient evaluations per image for a noisy model); sanity suite on 200; transfer on 500; "
+        "accuracy vs eps on 500 (IFGSM^10)",
+        {"data": {"train_limit": 11000, "val_size": 1000},
+         "train": {"epochs": 3, "batch_size": 128, "lr": 0.1, "milestones": [2]},
+         "validation": {"limit": 500, "attack_steps": 10}},
+        test_limit=1000, transfer_limit=500, autoattack_limit=100, sanity_limit=200, eps_limit=500, eps_steps=10,
+        skip=("en5_resnet20",),
     ),
     "full": Scale(
         "full",
@@ -182,9 +251,48 @@ FMNIST_SCALES = {
         test_limit=16, transfer_limit=16, autoattack_limit=8,
         autoattack_iterations={"n_iter": 2, "eot_iter": 2, "n_queries": 10},
         sanity_limit=8, sanity_steps=2, sanity_eot=(1, 2), eps_limit=16, eps_steps=2,
-        eot=2, repeats=2, examples=2,
+        eot=2, repeats=2, examples=2, skip=("en5_resnet20",),
     ),
 }
+
+
+def _fmnist_claims() -> tuple[PairedClaim | BoundClaim, ...]:
+    """Table 1, Table 2, Sec. 4.4 and Table 3 of the paper as claims on the fmnist study's models."""
+    wb, nat = "whitebox", "natural"
+    noise = "noise raises robust accuracy"
+    members = "more members raise robust accuracy"
+    aa = "AutoAttack finds errors IFGSM^20 misses"
+    return (
+        PairedClaim("noise raises natural accuracy", "Table 1", Measure(nat, "en2_resnet20_natural", "clean"),
+                    Measure(nat, "resnet20_natural", "clean"), "En2 92.60 vs 92.10"),
+        PairedClaim("noise raises natural accuracy of PGD-trained models", "Table 2",
+                    Measure(wb, "en1_resnet20", "clean"), Measure(wb, "resnet20", "clean"), "77.21 vs 75.11"),
+        PairedClaim(noise, "Table 2", Measure(wb, "en1_resnet20", "ifgsm20"), Measure(wb, "resnet20", "ifgsm20"),
+                    "49.06 vs 46.03"),
+        PairedClaim(noise, "Table 2", Measure(wb, "en1_resnet20", "cw"), Measure(wb, "resnet20", "cw"),
+                    "65.69 vs 58.73"),
+        PairedClaim(members, "Table 2", Measure(wb, "en2_resnet20", "ifgsm20"),
+                    Measure(wb, "en1_resnet20", "ifgsm20"), "50.06 vs 49.06"),
+        PairedClaim(members, "Table 2", Measure(wb, "en5_resnet20", "ifgsm20"),
+                    Measure(wb, "en2_resnet20", "ifgsm20"), "51.48 vs 50.06"),
+        PairedClaim("an ensemble without noise does not match EnResNet", "Sec. 4.4",
+                    Measure(wb, "en2_resnet20", "ifgsm20"), Measure(wb, "ens2_resnet20_nonoise", "ifgsm20"),
+                    "50.06 vs 47.28"),
+        PairedClaim("blind attacks are weaker than white-box ones", "Table 3",
+                    Measure("transfer", "en2_resnet20", "ifgsm20", oracle="resnet20"),
+                    Measure(wb, "en2_resnet20", "ifgsm20"), "En5 62.99 vs 51.48"),
+        PairedClaim("blind attacks are weaker than white-box ones", "Table 3",
+                    Measure("transfer", "resnet20", "ifgsm20", oracle="en2_resnet20"),
+                    Measure(wb, "resnet20", "ifgsm20"), "58.74 (oracle En5) vs 46.03"),
+        PairedClaim("EnResNets are more robust to blind attacks than ResNets", "Table 3",
+                    Measure("transfer", "en2_resnet20", "ifgsm20", oracle="resnet20"),
+                    Measure("transfer", "resnet20", "ifgsm20", oracle="en2_resnet20"), "En5 62.99 vs 58.74"),
+        *(PairedClaim(aa, "ours", Measure(wb, key, "ifgsm20"), Measure(wb, key, "autoattack"), "not reported")
+          for key in ("resnet20", "en1_resnet20", "en2_resnet20", "en5_resnet20", "ens2_resnet20_nonoise")),
+        *(BoundClaim("IFGSM^20 leaves ~0 accuracy on naturally trained models", "Sec. 4.4",
+                     Measure(nat, key, "ifgsm20"), 0.05, "En1/En2/En5: 0 / 0.02 / 0.03")
+          for key in NATURAL_FMNIST),
+    )
 
 
 @functools.cache
@@ -194,15 +302,19 @@ def studies() -> dict[str, Study]:
     return {s.name: s for s in (
         Study(
             "fmnist",
-            "Fashion-MNIST (eps = 0.1): PGD adversarial training of ResNet20, En1ResNet20, En2ResNet20 and "
-            "2 x ResNet20 jointly trained without noise (Table 2 and Sec. 4.4 on Fashion-MNIST)",
-            (*_models("fmnist", ("resnet20", "en1_resnet20", "en2_resnet20")),
+            "Fashion-MNIST (eps = 0.1): PGD adversarial training of ResNet20, En1ResNet20, En2ResNet20, "
+            "En5ResNet20 and 2 x ResNet20 jointly trained without noise (Table 2 and Sec. 4.4 on Fashion-MNIST); "
+            "naturally trained ResNet20 and En2ResNet20 (Table 1's question)",
+            (*_models("fmnist", ("resnet20", "en1_resnet20", "en2_resnet20", "en5_resnet20")),
              _model("ens2_resnet20_nonoise", "configs/fmnist/ens2_resnet20_nonoise.toml",
                    "2xResNet20 (joint, no noise)")),
             FMNIST_SCALES,
             "smoke",
             transfer=(("resnet20", "en2_resnet20"), ("en2_resnet20", "resnet20")),
             examples=("resnet20", "en2_resnet20"),
+            natural_models=tuple(_model(k, f"configs/fmnist/{k}.toml", f"{_label(k.removesuffix('_natural'))} "
+                                        "(natural training)") for k in NATURAL_FMNIST),
+            claims=_fmnist_claims(),
         ),
         Study(
             "cifar10-table1",
