@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", metavar="NAME", help=f"the study: {', '.join(known)}")
     p.add_argument("--scale", default=None,
-                   help="smoke, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
+                   help="smoke, medium, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
     p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
