@@ -28,7 +28,7 @@ from ..checkpoint import load_model
 from ..config import load_config
 from ..configs import config_path
 from ..data import ImageDataset
-from ..device import resolve_device
+from ..device import native_bf16, resolve_device
 from ..evaluate import (
     AttackSettings,
     AutoAttack,
@@ -123,7 +123,7 @@ class Reproduction:
     # ---------------------------------------------------------------- evaluation
     def settings(self, data: ImageDataset) -> tuple[AttackSettings, RunSettings, str]:
         eps, alpha, budget = default_budget(data.name)
-        attack = AttackSettings(eps=eps, alpha=alpha, eot=self.scale.eot)
+        attack = AttackSettings(eps=eps, alpha=alpha, eot=self.scale.eot, bf16=native_bf16(data.images.device))
         run = RunSettings(batch_size=self.scale.batch_size, repeats=self.scale.repeats, seed=self.seed)
         return attack, run, budget
 
@@ -205,9 +205,11 @@ class Reproduction:
         write_tables(self.out, "transfer", rows, list(self.study.attacks), notes, self.meta())
 
     def notes(self, data: ImageDataset, used: ImageDataset) -> list[str]:
-        _, _, budget = self.settings(data)
+        attack, _, budget = self.settings(data)
         return [f"{len(used)} {data.name} test images (the first of {len(data)}); {budget}.",
-                f"Attack gradients of noisy models averaged over {self.scale.eot} noise draws (EOT).",
+                f"Attack gradients of noisy models averaged over {self.scale.eot} noise draws (EOT)"
+                + ("; from bf16 forward passes, every counted prediction fp32 (as `enresnet evaluate --amp auto`)."
+                   if attack.bf16 else "."),
                 (f"Each image predicted {self.scale.repeats} times: mean ± std over the draws "
                 "(worst: right in all draws).")]
 
