@@ -139,6 +139,7 @@ class Reproduction:
             with self.timer.phase(f"AutoAttack {label}"):
                 aa = AutoAttack(model, eps=attack.eps, check_draws=attack.check_draws, seed=self.seed,
                                 **s.autoattack_iterations)
+                aa.bf16 = attack.bf16  # as build_attack sets it for `enresnet evaluate`
                 results[AUTOATTACK] = run_evaluation(AUTOATTACK, model, aa, first(data, s.autoattack_limit), run,
                                                      eval_dir, progress=self.progress)
         sanity = []
