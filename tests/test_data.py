@@ -12,6 +12,7 @@ import torch
 
 from enresnet.data import (
     DatasetError,
+    fashion_mnist,
     iterate_batches,
     load_cifar,
     load_dataset,
@@ -259,9 +260,18 @@ def test_failed_download_leaves_no_created_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_fashion_mnist_data_dir_is_an_error_offline(tmp_path):
+def test_missing_fashion_mnist_data_dir_is_an_error_offline(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-system-copy")
     with pytest.raises(DatasetError, match="data directory .*typo.* does not exist"):
         load_fashion_mnist(tmp_path / "typo", train=False, download=False)
+
+
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
+def test_missing_fashion_mnist_data_dir_falls_back_to_the_system_copy(tmp_path, capsys):
+    """A config's default data_dir that does not exist (``enresnet reproduce fmnist`` on a fresh machine)
+    reads the system copy, saying so, instead of failing."""
+    data = load_fashion_mnist(tmp_path / "data", train=False, download=False)
+    assert len(data) == 10000 and "reading Fashion-MNIST from" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name, options, match", [
