@@ -84,22 +84,18 @@ def test_tables_hold_accuracies(study_dir):
 
 
 def test_claims_judged_on_the_tables(study_dir):
-    """Every claim on a model the scale ran is judged, with the accuracies of the tables (worst case over
-    draws, on the images both sides share) and Holm-adjusted p-values no smaller than the raw ones."""
+    """Every claim on a model the scale ran is judged, on the accuracies the tables show (mean over draws,
+    on the images both sides share), with Holm-adjusted p-values no smaller than the raw ones."""
     claims = json.loads((study_dir / "claims.json").read_text())
     judged = [c for c in get_study("fmnist").claims if "en5_resnet20" not in repr(c)]
     assert len(claims) == len(judged)
-    tables = {name: {r["model"] if "oracle" not in r else f'{r["model"]}<-{r["oracle"]}': r["accuracy"]
-                     for r in json.loads((study_dir / f"{name}.json").read_text())["rows"]}
-              for name in ("whitebox", "natural", "transfer")}
     for claim in claims:
         assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this size")
         if claim["p_value"] is not None:
-            assert 0 <= claim["p_value"] <= claim["p_holm"] <= 1
-    noise = next(c for c in claims if c["claim"] == "noise raises robust accuracy")
-    en1, base = tables["whitebox"]["En1ResNet20"]["ifgsm20"], tables["whitebox"]["ResNet20"]["ifgsm20"]
-    assert noise["accuracy"] == pytest.approx([sum(v == en1["repeats"] for v in en1["per_image"]) / en1["n"],
-                                 sum(v == base["repeats"] for v in base["per_image"]) / base["n"]])
+            assert 0 < claim["p_value"] <= claim["p_holm"] <= 1
+    (noise,) = [c for c in claims if c["measures"] == ["whitebox:en1_resnet20:ifgsm20", "whitebox:resnet20:ifgsm20"]]
+    rows = {r["model"]: r["accuracy"]["ifgsm20"] for r in json.loads((study_dir / "whitebox.json").read_text())["rows"]}
+    assert noise["accuracy"] == pytest.approx([rows["En1ResNet20"]["mean"], rows["ResNet20"]["mean"]])
     assert "noise raises robust accuracy" in (study_dir / "results.md").read_text()
 
 

@@ -1,15 +1,22 @@
-"""Paired comparisons of two models (or attacks) on the same images: McNemar's exact test.
+"""Paired comparisons of two models (or attacks) on the same images: a sign-flip test.
 
 A claim such as "noise raises robust accuracy" compares two accuracies measured on the
-SAME test images. Only the discordant images carry information: b images right under A
-and wrong under B, c the other way. Under "no difference" each discordant image is a fair
-coin, so the two-sided exact p-value is ``2 * P(Binomial(b + c, 1/2) <= min(b, c))``
-(capped at 1; McNemar 1947, exact form). The per-image outcomes come from
-:attr:`AccuracyStats.robust_images` (right in every draw) or any (N,) bool vector.
+SAME test images. Each image has a score per side: the fraction of its prediction draws
+that were right (0 or 1 for a deterministic model; the paper's accuracy is the mean
+score). Under "no difference" the per-image difference ``d = score_a - score_b`` is as
+likely to be ``-d`` (the sign-flip, or randomisation, test); the statistic is ``sum d``
+and the two-sided p-value the chance of a sum at least as far from 0 under random signs.
+
+* Scores all 0/1 (both sides deterministic, or worst-case outcomes): only the discordant
+  images move the sum, each a fair coin, so the p-value is exact: McNemar's exact test,
+  ``2 * P(Binomial(b + c, 1/2) <= min(b, c))`` capped at 1 (McNemar 1947) (:func:`mcnemar`).
+* Fractional scores (a noisy model's several draws): Monte Carlo over random sign vectors,
+  ``p = (1 + #{|T*| >= |T|}) / (1 + draws)`` (never 0; its own error is about
+  ``sqrt(p / draws)``) (:func:`sign_flip`).
 
 Several claims judged at once share the 5% error budget through Holm's step-down
-adjustment (:func:`holm`): the chance that ANY "holds" or "does not hold" verdict
-is wrong stays <= 5%.
+adjustment (:func:`holm`): within one family of claims, the chance that ANY "holds" or
+"does not hold" verdict is wrong stays <= 5%.
 """
 
 from __future__ import annotations
@@ -24,15 +31,16 @@ HOLDS, FAILS, CANNOT_TELL = "holds", "does not hold", "cannot tell at this size"
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """``a`` against ``b`` on the same ``n`` images: accuracies, discordant counts, exact p-value."""
+    """``a`` against ``b`` on the same ``n`` images: mean scores, images each side wins, p-value."""
 
     n: int
     accuracy_a: float
     accuracy_b: float
     only_a: int
-    """Images right under A and wrong under B."""
+    """Images where A scores higher (0/1 scores: right under A and wrong under B)."""
     only_b: int
     p_value: float
+    method: str = "McNemar exact"
 
     def verdict(self, claim_a_better: bool = True, level: float = 0.05, p_value: float | None = None) -> str:
         """"holds" if the difference goes the claimed way and is significant at ``level``; "does not
@@ -64,6 +72,29 @@ def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor) -> PairedCompariso
     p = min(1.0, 2 * _binomial_cdf_half(min(only_a, only_b), discordant)) if discordant else 1.0
     n = a.numel()
     return PairedComparison(n, float(a.double().mean()), float(b.double().mean()), only_a, only_b, p)
+
+
+def sign_flip(scores_a: torch.Tensor, scores_b: torch.Tensor, draws: int = 100_000, seed: int = 0,
+              chunk: int = 10_000) -> PairedComparison:
+    """The paired sign-flip test of two (N,) per-image scores in [0, 1] (module doc): exact
+    (:func:`mcnemar`) when every score is 0 or 1, else Monte Carlo with ``draws`` seeded sign vectors."""
+    a, b = scores_a.double().flatten().cpu(), scores_b.double().flatten().cpu()
+    if a.shape != b.shape or a.numel() == 0:
+        raise ValueError(f"need two score vectors over the same images, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if ((a == 0) | (a == 1)).all() and ((b == 0) | (b == 1)).all():
+        return mcnemar(a.bool(), b.bool())
+    d = a - b
+    moving = d[d != 0]
+    observed = abs(float(moving.sum()))
+    generator = torch.Generator().manual_seed(seed)
+    extreme = 0
+    for start in range(0, draws, chunk):
+        size = min(chunk, draws - start)
+        signs = torch.randint(0, 2, (size, moving.numel()), generator=generator, dtype=torch.float64) * 2 - 1
+        extreme += int(((signs @ moving).abs() >= observed - 1e-9).sum())
+    p = (1 + extreme) / (1 + draws) if moving.numel() else 1.0
+    return PairedComparison(a.numel(), float(a.mean()), float(b.mean()), int((d > 0).sum()), int((d < 0).sum()), p,
+                            f"sign-flip, {draws:,} draws")
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -45,7 +45,7 @@ from ..evaluate.inputs import evaluation_data, file_label
 from ..models import integrate_models
 from ..plots.training import read_metrics
 from ..train import train
-from .claims import Results, judge, write_claims
+from .claims import judge, read_tables, write_claims
 from .figures import draw_figures
 from .report import Timer, write_results
 from .studies import Scale, Study, first
@@ -75,8 +75,6 @@ class Reproduction:
     device: str = "auto"
     """Where models are evaluated: ``auto`` (CUDA when available), ``cpu``, ``cuda:1``, ..."""
     timer: Timer = field(init=False)
-    results: Results = field(init=False, default_factory=dict)
-    """Every accuracy measured, for the claims: {table: {model key: {column: stats}}}."""
 
     def __post_init__(self) -> None:
         self.timer = Timer(self.out / "timing.json")
@@ -151,10 +149,8 @@ class Reproduction:
         return Row(label, data.name, results, sanity=sanity)
 
     def whitebox_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
-        rows = []
-        for m in self.study.models_at(self.scale):
-            rows.append(self.whitebox_row(m.label, models[m.key], data, self.out / "eval" / m.key))
-            self.results.setdefault("whitebox", {})[m.key] = rows[-1].results
+        rows = [self.whitebox_row(m.label, models[m.key], data, self.out / "eval" / m.key)
+                for m in self.study.models_at(self.scale)]
         for row in self.study.integrations:
             integrated = integrate_models([models[k] for k in row.members])
             rows.append(self.whitebox_row(row.label, integrated, data, self.out / "eval" / file_label(row.label)))
@@ -181,7 +177,6 @@ class Reproduction:
             with self.timer.phase(f"natural {m.key}"):
                 results = evaluate_attacks(models[m.key], subset, list(NATURAL_ATTACKS), attack, run,
                                            self.out / "eval" / m.key, progress=self.progress)
-            self.results.setdefault("natural", {})[m.key] = results
             rows.append(Row(m.label, data.name, results))
         notes = self.notes(data, subset) + ["Naturally trained (no adversarial training): Table 1's natural "
                                             "accuracy; Sec. 4.4 reads IFGSM^20 as leaving ~0 on such models."]
@@ -199,7 +194,6 @@ class Reproduction:
                 results = evaluate_attacks(models[target], subset, list(self.study.attacks), attack, run,
                                            self.out / "eval" / target / f"from-{oracle}", source=models[oracle],
                                            progress=self.progress)
-            self.results.setdefault("transfer", {})[f"{target}<-{oracle}"] = results
             rows.append(Row(t.label, data.name, results, oracle=o.label))
         notes = self.notes(data, subset) + [("Adversarial images made white-box on the oracle (with EOT when "
                                             "it is noisy), classified by the model (blind attack).")]
@@ -222,14 +216,15 @@ class Reproduction:
     def run(self) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         models = self.train_models()
-        data = evaluation_data(models[self.study.models[0].key], None, None, None).to(self.torch_device)
+        first_model = self.study.models_at(self.scale)[0].key
+        data = evaluation_data(models[first_model], None, None, None).to(self.torch_device)
         self.whitebox_table(models, data)
         if self.study.natural_models_at(self.scale):
             self.natural_table(models, data)
         if self.study.transfer:
             self.transfer_table(models, data)
         if self.study.claims:
-            write_claims(self.out, judge(self.study, self.results))
+            write_claims(self.out, judge(self.study, read_tables(self.out, self.study)))
         attack, _, _ = self.settings(data)
         self.log("figures")
         with self.timer.phase("figures"):
