@@ -36,8 +36,9 @@ TABLES = ("whitebox", "natural", "transfer")
 LEVEL = 0.05
 
 
-def result_key(measure: Measure) -> str:
-    return measure.model if measure.oracle is None else f"{measure.model}<-{measure.oracle}"
+def result_key(model: str, oracle: str | None = None) -> str:
+    """A model's key in :data:`Results`; a transfer row's is ``target<-oracle``."""
+    return model if oracle is None else f"{model}<-{oracle}"
 
 
 def read_tables(out: Path, study: Study) -> Results:
@@ -50,20 +51,20 @@ def read_tables(out: Path, study: Study) -> Results:
             continue
         for data in json.loads(path.read_text())["rows"]:
             row = Row.from_dict(data)
-            key = keys[row.model] if row.oracle is None else f"{keys[row.model]}<-{keys[row.oracle]}"
+            key = result_key(keys[row.model], None if row.oracle is None else keys[row.oracle])
             results.setdefault(table, {})[key] = row.results
     return results
 
 
 def lookup(results: Results, measure: Measure) -> AccuracyStats | None:
     """The stats ``measure`` names, or None when this run did not measure it (a model the scale skips)."""
-    stats = results.get(measure.table, {}).get(result_key(measure), {}).get(measure.column)
+    stats = results.get(measure.table, {}).get(result_key(measure.model, measure.oracle), {}).get(measure.column)
     return stats if stats is not None and stats.per_image is not None else None
 
 
 def measure_id(measure: Measure) -> str:
     """``whitebox:en1_resnet20:ifgsm20``; transfer: ``transfer:en2_resnet20<-resnet20:ifgsm20``."""
-    return f"{measure.table}:{result_key(measure)}:{measure.column}"
+    return f"{measure.table}:{result_key(measure.model, measure.oracle)}:{measure.column}"
 
 
 def describe(study: Study, measure: Measure) -> str:

@@ -93,7 +93,7 @@ def command(rep: Reproduction) -> str:
 def training_summary(rep: Reproduction) -> list[str]:
     """One line per model: epochs, and the last epoch's training and validation accuracy."""
     lines = ["| Model | epochs | train acc | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
-    for model in (*rep.study.models_at(rep.scale), *rep.study.natural_models_at(rep.scale)):
+    for model in rep.study.trained_at(rep.scale):
         rows = read_metrics(rep.run_dir(model.key))
         last = rows[-1]
         rob = last.get("val_rob_acc")

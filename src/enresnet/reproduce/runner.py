@@ -104,7 +104,7 @@ class Reproduction:
         """Train (or resume, or skip) every model the scale runs, the naturally trained ones last;
         returns {key: best checkpoint's model}."""
         models = {}
-        for model in (*self.study.models_at(self.scale), *self.study.natural_models_at(self.scale)):
+        for model in self.study.trained_at(self.scale):
             run_dir = self.run_dir(model.key)
             config = self.config(model.config)
             epochs = config["train"]["epochs"]

@@ -159,6 +159,10 @@ class Study:
         """The naturally trained models ``scale`` runs."""
         return tuple(m for m in self.natural_models if m.key not in scale.skip)
 
+    def trained_at(self, scale: Scale) -> tuple[Model, ...]:
+        """Every model ``scale`` trains: the adversarially trained ones, then the naturally trained ones."""
+        return (*self.models_at(scale), *self.natural_models_at(scale))
+
 
 def _label(key: str) -> str:
     """``en2_resnet110`` -> ``En2ResNet110``; ``en1_wrn34_10`` -> ``En1WideResNet34-10``."""
