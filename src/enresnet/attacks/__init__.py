@@ -5,10 +5,11 @@ gradient attack takes ``eot_samples`` (EOT, paper Sec. 4: K = 5) and
 ``eot_batch``. See :class:`~enresnet.attacks.base.Attack`.
 """
 
+from .apgd import APGD
 from .base import Attack, margin, model_mode
 from .cw import CW
 from .cwinf import CWInf
 from .fgsm import FGSM
 from .ifgsm import IFGSM, PGD
 
-__all__ = ["CW", "FGSM", "IFGSM", "PGD", "Attack", "CWInf", "margin", "model_mode"]
+__all__ = ["APGD", "CW", "FGSM", "IFGSM", "PGD", "Attack", "CWInf", "margin", "model_mode"]

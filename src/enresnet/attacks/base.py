@@ -16,6 +16,12 @@ computed over the K-times larger batch; since the replicas are copies of the
 same images this std matches the single-batch std closely. For a model without
 noise every draw is the same, so one replica is used whatever ``eot_samples``
 says.
+
+Whether a model is stochastic is measured, not assumed from its classes
+(:func:`enresnet.models.randomness.measure_randomness`): an attack given
+``stochastic=None`` measures it on the first batch it attacks and keeps the
+answer (only when it matters: ``eot_samples > 1``); callers that know (the
+evaluation plan) pass it.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models import has_noise
+from ..models.randomness import is_stochastic
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``loss(logits, labels) -> scalar`` maximised (or minimised) by an attack."""
@@ -60,7 +66,14 @@ class Attack:
     is left as it was.
     """
 
-    def __init__(self, model: nn.Module, eps: float, eot_samples: int = 1, eot_batch: int | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float,
+        eot_samples: int = 1,
+        eot_batch: int | None = None,
+        stochastic: bool | None = None,
+    ) -> None:
         if not eps >= 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
         if eot_samples < 1:
@@ -71,6 +84,10 @@ class Attack:
         self.eps = float(eps)
         self.eot_samples = int(eot_samples)
         self.eot_batch = eot_batch
+        if stochastic not in (None, True, False):
+            raise ValueError(f"stochastic must be None (measured), True or False, got {stochastic!r}")
+        self.stochastic = stochastic
+        """Whether the model's forward pass is random (EOT applies): None = measured on the first batch."""
         self.model_mode = "eval"
         """Mode the model runs in during the attack: "eval" (BatchNorm running
         statistics; every evaluation) or "train" (PGD adversarial training with
@@ -101,14 +118,16 @@ class Attack:
         """
         images = images.detach().clone()
         labels = labels.detach()
+        if self.stochastic is None and self.eot_samples > 1:  # with one draw it does not matter
+            self.stochastic = is_stochastic(self.model, images)
         with model_mode(self.model, self.model_mode), torch.enable_grad():
             adv = self.forward(images, labels)
         return self.project(adv.detach(), images)
 
     @property
     def draws(self) -> int:
-        """Noise draws per gradient: ``eot_samples`` for a noisy model, else 1."""
-        return self.eot_samples if has_noise(self.model) else 1
+        """Noise draws per gradient: ``eot_samples`` for a stochastic model, else 1."""
+        return self.eot_samples if self.stochastic else 1
 
     def project(self, adv: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """Clip to the l_inf ball ``Clip_{x,eps}`` of Eq. (16), then to [0, 1]."""
@@ -121,16 +140,33 @@ class Attack:
         draw the gradient is exactly that of the plain (torchattacks) loss, and
         for K draws it is the mean of the K single-draw gradients.
         """
-        k = self.draws
+        return self._eot(x, labels, loss_fn, per_chunk=lambda n: n / self.draws)[0]
+
+    def eot_gradient(self, x: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gradient w.r.t. ``x`` of the mean over :attr:`draws` of ``loss_fn``, logits (draws, N, classes)).
+
+        The draws are folded into the batch axis (module doc): one forward and one
+        backward pass of ``draws x N`` images per chunk of at most ``eot_batch``
+        replicas, never a Python loop over draws. ``loss_fn(logits, labels)`` is
+        summed over its rows for the gradient's scale (``sum`` of per-image losses
+        gives each image its own gradient, as AutoAttack's APGD); the logits come
+        back detached, in fp32, for the caller's bookkeeping (loss, predictions).
+        """
+        return self._eot(x, labels, lambda logits, y: loss_fn(logits, y).sum(), per_chunk=lambda n: 1 / self.draws)
+
+    def _eot(self, x: torch.Tensor, labels: torch.Tensor, loss_fn: LossFn,
+             per_chunk: Callable[[int], float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The folded EOT pass of :meth:`eot_gradient`; each chunk of n replicas' loss weighted by ``per_chunk(n)``."""
         x = x.detach()
         grad = torch.zeros_like(x)
+        parts = []
         for n in self._replica_chunks():
             leaf = x.clone().requires_grad_(True)
             with self.autocast(x):
-                logits = self.model(leaf.repeat(n, *([1] * (x.dim() - 1))))
-            loss = loss_fn(logits.float(), labels.repeat(n)) * (n / k)
-            grad += torch.autograd.grad(loss, leaf)[0]
-        return grad
+                logits = self.model(leaf.repeat(n, *([1] * (x.dim() - 1)))).float()
+            grad += torch.autograd.grad(loss_fn(logits, labels.repeat(n)) * per_chunk(n), leaf)[0]
+            parts.append(logits.detach().view(n, x.shape[0], -1))
+        return grad, torch.cat(parts)
 
     def autocast(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
         """bf16 autocast on ``x``'s device when :attr:`bf16`; else nothing (a caller's autocast stays on)."""

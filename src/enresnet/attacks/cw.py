@@ -48,8 +48,9 @@ class CW(Attack):
         kappa: float = 0.0,
         eot_samples: int = 1,
         eot_batch: int | None = None,
+        stochastic: bool | None = None,
     ) -> None:
-        super().__init__(model, eps, eot_samples, eot_batch)
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
         if steps < 1 or lr <= 0 or c < 0 or kappa < 0:
             raise ValueError(f"need steps >= 1, lr > 0, c >= 0, kappa >= 0; got {steps}, {lr}, {c}, {kappa}")
         self.steps = int(steps)

@@ -18,8 +18,9 @@ class FGSM(Attack):
     ``eot_samples``/``eot_batch``: see :class:`~enresnet.attacks.base.Attack`.
     """
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, eot_samples: int = 1, eot_batch: int | None = None):
-        super().__init__(model, eps, eot_samples, eot_batch)
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, eot_samples: int = 1, eot_batch: int | None = None,
+                 stochastic: bool | None = None):
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         grad = self.input_grad(images, labels, F.cross_entropy)

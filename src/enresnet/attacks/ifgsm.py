@@ -38,8 +38,9 @@ class IFGSM(Attack):
         eot_samples: int = 1,
         eot_batch: int | None = None,
         clip_start: bool = False,
+        stochastic: bool | None = None,
     ) -> None:
-        super().__init__(model, eps, eot_samples, eot_batch)
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
         if steps < 1 or alpha <= 0:
             raise ValueError(f"need steps >= 1 and alpha > 0, got steps={steps}, alpha={alpha}")
         self.alpha = float(alpha)
@@ -80,5 +81,6 @@ class PGD(IFGSM):
         eot_samples: int = 1,
         eot_batch: int | None = None,
         clip_start: bool = False,
+        stochastic: bool | None = None,
     ) -> None:
-        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch, clip_start)
+        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch, clip_start, stochastic)

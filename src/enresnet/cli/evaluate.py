@@ -16,22 +16,11 @@ from torch import nn
 from ..checkpoint import load_model
 from ..config import pixel_value
 from ..data import ImageDataset
-from ..device import native_bf16, resolve_device
+from ..device import resolve_device
 from ..errors import ConfigError
-from ..evaluate import (
-    AttackSettings,
-    Row,
-    RunSettings,
-    SanitySettings,
-    default_budget,
-    evaluate_model,
-    natural_model_check,
-    parse_attacks,
-    write_tables,
-)
-from ..evaluate.api import DEFAULT_SANITY_SIZE
+from ..evaluate import EvaluationPlan, Row, make_plan, natural_model_check, run_plan, write_tables
 from ..evaluate.inputs import check_compatible, evaluation_data, file_label, model_label
-from ..evaluate.protocol import ATTACK_FORMS
+from ..evaluate.protocol import ATTACK_FORMS, DEFAULT_ATTACKS
 from ..evaluate.runner import model_digest
 from ..locking import run_lock
 from ..models import integrate_models
@@ -39,26 +28,34 @@ from ..outputs import check_output_dir
 
 
 def add_shared_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of both ``evaluate`` and ``transfer``."""
-    p.add_argument("--attacks", default="fgsm,ifgsm20,cw",
-                   help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)} (default: the paper's fgsm,ifgsm20,cw)")
-    p.add_argument("--eot", type=int, default=5, help="EOT noise draws per attack gradient (paper: 5)")
+    """Options of both ``evaluate`` and ``transfer``: every field of the evaluation plan."""
+    p.add_argument("--attacks", default=",".join(DEFAULT_ATTACKS),
+                   help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)} (default: the paper's fgsm,ifgsm20,cw "
+                   "and AutoAttack's APGD-CE and APGD-DLR, see docs/evaluation.md)")
+    p.add_argument("--eot", type=int, default=5, help="EOT draws per attack gradient of a stochastic model (paper: 5)")
     p.add_argument("--eot-batch", type=int, default=None,
                    help="at most this many EOT replicas per forward pass (default: all at once)")
     p.add_argument("--repeats", type=int, default=5,
-                   help="stochastic predictions per image: mean ± std and worst case (default 5)")
+                   help="predictions per image of a stochastic model: mean ± std and worst case (default 5)")
     p.add_argument("--check-draws", type=int, default=10,
-                   help="noise draws to decide whether an example fools a noisy model (AutoAttack re-check)")
-    p.add_argument("--dataset", default=None, help="override the checkpoint's dataset")
+                   help="predictions that decide whether an AutoAttack candidate fools a stochastic model")
+    p.add_argument("--autoattack-iterations", type=int, default=100,
+                   help="APGD iterations inside AutoAttack (default: its own 100; fewer is named in the notes)")
+    p.add_argument("--autoattack-eot", type=int, default=20,
+                   help="EOT draws inside AutoAttack 'rand' (default: its own 20)")
+    p.add_argument("--autoattack-limit", type=int, default=None,
+                   help="run AutoAttack on the first N images only (default: all)")
+    p.add_argument("--dataset", default=None, help="override the checkpoint's dataset (cifar10, cifar100, "
+                   "fashion_mnist or fmnist, synthetic)")
     p.add_argument("--data-dir", default=None, help="override the checkpoint's data directory")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--eps", type=pixel_value, default=None,
-                   help="l_inf budget in pixel units, e.g. 8/255 or 0.1 (default: the checkpoint's training eps, "
-                   "else 8/255; Fashion-MNIST 0.1)")
+                   help="l_inf budget in pixel units, e.g. 8/255 or 0.1 (default: the checkpoint's adversarial-"
+                   "training budget on this dataset, else the dataset's convention: CIFAR 8/255, Fashion-MNIST 0.1)")
     p.add_argument("--alpha", type=pixel_value, default=None,
-                   help="IFGSM step in pixel units, e.g. 2/255 (default: the checkpoint's training step when eps "
-                   "is too, else 2/255 scaled with eps; Fashion-MNIST 0.01)")
+                   help="IFGSM step in pixel units, e.g. 2/255 (default: with the checkpoint's budget its step, else "
+                   "the convention's step scaled with eps: CIFAR 2/255, Fashion-MNIST 0.01)")
     p.add_argument("--out", type=Path, default=Path("evaluation"),
                    help="output directory: per-batch logs (resumable) and the tables (default: evaluation)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -73,41 +70,23 @@ def device_from(name: str) -> torch.device:
     return resolve_device(name, "--device")
 
 
-def prepare(args: argparse.Namespace, model: nn.Module) -> tuple[list[str], ImageDataset, AttackSettings,
-                                                                 RunSettings, list[str], str]:
-    """Attacks, test data, settings, the table notes and where eps/alpha came from, from the options and
-    ``model``'s checkpoint."""
-    attacks = parse_attacks(args.attacks)
-    for name, value in (("--eot", args.eot), ("--repeats", args.repeats), ("--batch-size", args.batch_size),
-                        ("--check-draws", args.check_draws)):
-        if value < 1:
-            raise ConfigError(f"{name} must be >= 1, got {value}")
-    if args.eot_batch is not None and args.eot_batch < 1:
-        raise ConfigError(f"--eot-batch must be >= 1 (noise draws per forward pass), got {args.eot_batch}")
-    data = evaluation_data(model, args.dataset, args.data_dir, args.limit).to(device_from(args.device))
-    eps, alpha, budget = training_budget(model, data.name, args.eps, args.alpha)
-    bf16 = native_bf16(data.images.device) if args.amp == "auto" else args.amp == "bf16"
-    attack = AttackSettings(eps=eps, alpha=alpha, eot=args.eot, eot_batch=args.eot_batch, bf16=bf16,
-                            check_draws=args.check_draws)
-    run = RunSettings(batch_size=args.batch_size, repeats=args.repeats, seed=args.seed)
-    notes = [
-        f"{len(data)} {data.name} test images; {budget}.",
-        f"Attack gradients of noisy models averaged over {args.eot} noise draws (EOT).",
-        f"Each image predicted {args.repeats} times: mean ± std over the draws (worst: right in all draws).",
-    ]
-    return attacks, data, attack, run, notes, budget
+def plan_from(args: argparse.Namespace, model: nn.Module, sanity_size: int | None = 0) -> EvaluationPlan:
+    """The evaluation plan the options describe for ``model``'s checkpoint (checked before any data is read)."""
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+    limits = {"autoattack": args.autoattack_limit} if args.autoattack_limit is not None else None
+    return make_plan(
+        args.dataset, model, attacks=args.attacks, eps=args.eps, alpha=args.alpha, eot=args.eot,
+        eot_batch=args.eot_batch, repeats=args.repeats, check_draws=args.check_draws, batch_size=args.batch_size,
+        seed=args.seed, bf16=None if args.amp == "auto" else args.amp == "bf16", device=device_from(args.device),
+        autoattack_iterations=args.autoattack_iterations, autoattack_eot=args.autoattack_eot, limits=limits,
+        sanity_size=sanity_size,
+    )
 
 
-def training_budget(model: nn.Module, dataset: str, eps: float | None, alpha: float | None) -> tuple[float, float, str]:
-    """(eps, alpha, note): the given values, else the eps and step the checkpoint was trained with on this
-    dataset, else the dataset's default (:func:`default_budget`)."""
-    recorded = getattr(model, "checkpoint_meta", {}).get("dataset") or {}
-    if eps is None and recorded.get("name") == dataset and recorded.get("eps"):
-        eps = recorded["eps"]
-        alpha = recorded.get("alpha") if alpha is None else alpha
-        eps, alpha, _ = default_budget(dataset, eps, alpha)
-        return eps, alpha, f"eps = {eps:.4g}, alpha = {alpha:.4g} (the checkpoint's training budget)"
-    return default_budget(dataset, eps, alpha)
+def test_data(args: argparse.Namespace, model: nn.Module, plan: EvaluationPlan) -> ImageDataset:
+    """The test split the plan runs on, on the chosen device."""
+    return evaluation_data(model, plan.dataset, args.data_dir, args.limit).to(device_from(args.device))
 
 
 def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
@@ -115,69 +94,59 @@ def run_dir(args: argparse.Namespace, model: nn.Module) -> Path:
     return args.out / f"{file_label(model_label(model))}-{model_digest(model)[:8]}"
 
 
-safe_name = file_label  # the name ``enresnet transfer`` imports
-
-def earlier_rows(out: Path, meta: dict, labels: set[str]) -> dict:
-    """The rows an earlier ``evaluate`` wrote to ``out/whitebox.json`` for other models, kept in the new
-    table (a model evaluated again replaces its row); refused if that table used other settings."""
-    path = out / "whitebox.json"
+def earlier_rows(out: Path, meta: dict, labels: set[str], stem: str = "whitebox") -> dict:
+    """The rows an earlier ``evaluate`` (``transfer``: ``stem="transfer"``) wrote to ``out/STEM.json`` for other
+    models, kept in the new table (a model evaluated again replaces its row); refused, before any work, if that
+    table used other settings (another plan, or another oracle)."""
+    path = out / f"{stem}.json"
     empty = {"rows": [], "notes": [], "checkpoints": []}
     if not path.is_file():
         return empty
     table = json.loads(path.read_text())
-    earlier = {"attacks": list(table.get("attacks", {}))}
-    earlier |= {k: table.get(k) for k in ("eps", "alpha", "eot", "repeats", "bf16")}
+    earlier = {k: table.get(k) for k in meta} | {"attacks": list(table.get("attacks", {}))}
     if earlier != meta:
         diff = ", ".join(f"{k} {earlier[k]} vs {meta[k]}" for k in meta if earlier[k] != meta[k])
         raise ConfigError(f"{path} holds a table made with other settings ({diff}); choose another --out, "
                           f"or delete {path} to start a new table")
     rows = [Row.from_dict(r) for r in table["rows"] if r["model"] not in labels]
     return {"rows": rows, "notes": table.get("notes", []),
-            "checkpoints": [c for c in table.get("checkpoints", []) if rows]}
+            "checkpoints": [c for c in table.get("checkpoints", table.get("targets", [])) if rows]}
 
 
 def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
-    if not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed must be in [0, 2^63), got {args.seed}")
     device = device_from(args.device)
     models = [load_model(p, device) for p in args.checkpoints]
     if args.integrate:
         if len(models) < 2:
             raise ConfigError("--integrate needs at least two checkpoints")
         models.append(integrate_models(models))
-    attacks, data, attack, settings, _, budget = prepare(args, models[0])
-    for model in models:
-        check_compatible(model, data)
+    if args.sanity_limit is not None and args.sanity_limit < 0:
+        raise ConfigError(f"--sanity-limit must be >= 0 (0 skips the checks), got {args.sanity_limit}")
+    plan = plan_from(args, models[0], args.sanity_limit)
     surrogate = load_model(args.surrogate, device) if args.surrogate else None
-    if surrogate is not None:  # checked before any work, not after the evaluation
-        check_compatible(surrogate, data)
+    data = test_data(args, models[0], plan)
+    for model in [*models, *([surrogate] if surrogate is not None else [])]:
+        check_compatible(model, data)  # checked before any work, not after the evaluation
     with run_lock(args.out, purpose="evaluate"):
-        meta = {"attacks": attacks, "eps": attack.eps, "alpha": attack.alpha, "eot": attack.eot,
-                "repeats": settings.repeats, "bf16": attack.bf16}
-        kept = earlier_rows(args.out, meta, {model_label(m) for m in models})
         if args.natural_check:
-            sanity_settings = SanitySettings(seed=args.seed, batch_size=args.batch_size, repeats=args.repeats)
-            checks = [natural_model_check(m, data, attack, sanity_settings) for m in models]
+            checks = [natural_model_check(m, data, plan.settings, plan.sanity_settings()) for m in models]
             for model, check in zip(models, checks):
                 print(f"{model_label(model)}: [{check.flag}] {check.name}: {check.explanation}; {check.numbers}")
             return 1 if any(c.passed is False for c in checks) else 0
+        meta = plan.as_dict()
+        kept = earlier_rows(args.out, meta, {model_label(m) for m in models})
         results = []
         for model in models:
-            print(f"evaluating {model_label(model)} on {len(data)} images: clean, {', '.join(attacks)}",
+            print(f"evaluating {model_label(model)} on {len(data)} images: clean, {', '.join(plan.attacks)}",
                   file=sys.stderr)
-            results.append(evaluate_model(
-                model, data.images, data.labels, attacks, eps=attack.eps, alpha=attack.alpha, eot=attack.eot,
-                eot_batch=attack.eot_batch, repeats=settings.repeats, check_draws=attack.check_draws,
-                batch_size=settings.batch_size, seed=settings.seed, sanity_size=args.sanity_limit,
-                surrogate=surrogate, dataset=data.name, out_dir=run_dir(args, model), progress=not args.quiet,
-                budget_note=budget, bf16=attack.bf16,
-            ))
+            results.append(run_plan(plan, model, data, surrogate=surrogate, out_dir=run_dir(args, model),
+                                    progress=not args.quiet))
         notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
         meta = {**meta, "checkpoints": kept["checkpoints"] + [str(p) for p in args.checkpoints],
                 "integrate": args.integrate}
         rows = kept["rows"] + [r.row() for r in results]
-        json_path, md_path, text = write_tables(args.out, "whitebox", rows, attacks, notes, meta)
+        json_path, md_path, text = write_tables(args.out, "whitebox", rows, list(plan.attacks), notes, meta)
     print(text)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0
@@ -196,9 +165,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also evaluate the integration (average of logits) of the checkpoints (Sec. 4.2)")
     p.add_argument("--surrogate", default=None, metavar="CKPT",
                    help="surrogate for the transfer sanity check (default: the model with noise off, if noisy)")
-    p.add_argument("--sanity-limit", type=int, default=DEFAULT_SANITY_SIZE,
-                   help=f"images for the sanity checks (default {DEFAULT_SANITY_SIZE}: enough for every check to be "
-                   "conclusive on a noisy model; fewer read 'too few images'; 0 skips them)")
+    p.add_argument("--sanity-limit", type=int, default=None,
+                   help="images for the sanity checks (default: as many as cost no more than the attacks, at most "
+                   "200, enough for every check to be conclusive on a noisy model; fewer read 'too few images'; "
+                   "0 skips them)")
     p.add_argument("--natural-check", action="store_true",
                    help="only run the paper's Sec. 4.4 check on NATURALLY trained checkpoints: IFGSM^20 must "
                    "leave ~0 accuracy; exit 1 if flagged")

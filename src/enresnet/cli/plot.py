@@ -16,17 +16,10 @@ from pathlib import Path
 from ..config import pixel_value
 from ..data import to_float
 from ..errors import ConfigError
-from ..evaluate.figures import (
-    CurvePoint,
-    EpsAttackFactory,
-    adversarial_examples,
-    attack_factory,
-    ifgsm_factory,
-    one_per_class,
-    robust_accuracy_curve,
-)
+from ..evaluate import make_plan
+from ..evaluate.figures import CurvePoint, adversarial_examples, one_per_class, robust_accuracy_curve
 from ..evaluate.inputs import load_labelled_models
-from ..evaluate.protocol import ATTACK_FORMS, AttackSettings, default_budget, parse_attacks
+from ..evaluate.protocol import ATTACK_FORMS, parse_attacks
 from ..outputs import check_output_file
 from ..plots.adversarial import plot_adversarial_examples
 from ..plots.canvas import figure_label
@@ -46,24 +39,25 @@ def draw_adversarial_figure(args: argparse.Namespace, path: Path) -> tuple[Path,
     """Fig. 6 from checkpoints: ``--count`` test images of different classes, attacked by every attack
     against every model (labels from the checkpoints' model names); returns the path and the budget note."""
     models, data = load_labelled_models(args.checkpoints, args.dataset, args.data_dir)
-    eps, alpha, budget = default_budget(data.name, args.eps, args.alpha)
-    settings = AttackSettings(eps=eps, alpha=alpha, eot=args.eot)
-    attacks = {figure_label(name): attack_factory(name, settings) for name in parse_attacks(args.attacks)}
+    plan = make_plan(data.name, next(iter(models.values())), attacks=args.attacks, eps=args.eps, alpha=args.alpha,
+                     eot=args.eot)
     chosen = data.subset(one_per_class(data.labels, args.count))
     images = to_float(chosen.images)
-    columns = adversarial_examples(models, images, chosen.labels, attacks)
+    columns = adversarial_examples(models, images, chosen.labels, {figure_label(a): a for a in plan.attacks}, plan)
     names = chosen.class_names or [str(k) for k in range(chosen.num_classes)]
-    return plot_adversarial_examples(images, chosen.labels, names, columns, path), budget
+    return plot_adversarial_examples(images, chosen.labels, names, columns, path), plan.budget.note
 
 
-def draw_eps_figure(checkpoints: list[Path], dataset: str | None, data_dir: str | None, eps_values: list[float],
-                    path: Path, factory: EpsAttackFactory, title: str, limit: int | None,
-                    batch_size: int) -> dict[str, list[CurvePoint]]:
-    """Measure the checkpoints' curves on their test split (or ``dataset``'s) and draw them."""
-    models, data = load_labelled_models(checkpoints, dataset, data_dir, limit)
-    curves = {label: robust_accuracy_curve(model, data, eps_values, factory, batch_size)
+def draw_eps_figure(args: argparse.Namespace) -> dict[str, list[CurvePoint]]:
+    """Measure the checkpoints' curves on their test split (or ``--dataset``'s) through the evaluation plan
+    (EOT and repeats for stochastic models) and draw them."""
+    models, data = load_labelled_models(args.checkpoints, args.dataset, args.data_dir, args.limit)
+    plan = make_plan(data.name, next(iter(models.values())), attacks=[], eot=args.eot, repeats=args.repeats,
+                     batch_size=args.batch_size)
+    curves = {label: robust_accuracy_curve(model, data, plan, list(args.eps), args.steps, args.alpha_fraction)
               for label, model in models.items()}
-    plot_accuracy_vs_eps(curves, path, title=f"{data.name}: {title} ({len(data)} images)")
+    title = f"IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
+    plot_accuracy_vs_eps(curves, args.out, title=f"{data.name}: {title} ({len(data)} images)")
     return curves
 
 
@@ -87,12 +81,7 @@ def run_eps_curve(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1 or args.batch_size < 1:
         raise ConfigError("--limit and --batch-size must be >= 1")
     _check_common(args)
-    factory = ifgsm_factory(steps=args.steps, alpha_fraction=args.alpha_fraction, eot_samples=args.eot)
-    title = f"IFGSM$^{{{args.steps}}}$, alpha = {args.alpha_fraction:g} eps, EOT {args.eot}"
-    curves = draw_eps_figure(
-        args.checkpoints, args.dataset, args.data_dir, list(args.eps), args.out, factory,
-        title=title, limit=args.limit, batch_size=args.batch_size,
-    )  # fmt: skip
+    curves = draw_eps_figure(args)
     for label, curve in curves.items():
         print(f"{label}: " + ", ".join(f"eps {p.eps:.4g}: {100 * p.accuracy:.2f}% "
                                        f"[{100 * p.low:.1f}, {100 * p.high:.1f}]" for p in curve))
@@ -131,9 +120,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--attacks", default="ifgsm20,cw", help=f"comma-separated; valid: {', '.join(ATTACK_FORMS)}")
     e.add_argument("--count", type=int, default=4, help="images (rows), of different classes where possible")
     e.add_argument("--eps", type=pixel_value, default=None,
-                   help="l_inf budget in pixel units, e.g. 8/255 (default 8/255; Fashion-MNIST 0.1)")
+                   help="l_inf budget in pixel units, e.g. 8/255 (default: the first checkpoint's adversarial-"
+                   "training budget, else the dataset's convention: CIFAR 8/255, Fashion-MNIST 0.1)")
     e.add_argument("--alpha", type=pixel_value, default=None,
-                   help="IFGSM step in pixel units, e.g. 2/255 (default 2/255; Fashion-MNIST 0.01)")
+                   help="IFGSM step in pixel units, e.g. 2/255 (default: as eps, the checkpoint's step or the "
+                   "convention's: CIFAR 2/255, Fashion-MNIST 0.01)")
     e.set_defaults(func=run_examples)
 
     c = figures.add_parser("eps-curve", help="accuracy under IFGSM against the budget eps, one curve per model")
@@ -144,5 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--steps", type=int, default=20, help="IFGSM steps (default 20)")
     c.add_argument("--alpha-fraction", type=float, default=0.25, help="IFGSM step as a fraction of eps (0.25)")
     c.add_argument("--limit", type=int, default=None, help="use the first N test images only")
+    c.add_argument("--repeats", type=int, default=5,
+                   help="predictions per image of a stochastic model; the curve is their mean (default 5)")
     c.add_argument("--batch-size", type=int, default=128)
     c.set_defaults(func=run_eps_curve)

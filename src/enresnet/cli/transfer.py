@@ -11,40 +11,37 @@ import argparse
 import sys
 
 from ..checkpoint import load_model
-from ..evaluate import Row, evaluate_attacks, write_tables
-from ..evaluate.inputs import check_compatible, model_label
+from ..evaluate import run_plan, write_tables
+from ..evaluate.inputs import check_compatible, file_label, model_label
 from ..locking import run_lock
 from ..outputs import check_output_dir
-from .evaluate import add_shared_arguments, device_from, prepare, run_dir, safe_name
+from .evaluate import add_shared_arguments, device_from, earlier_rows, plan_from, run_dir, test_data
 
 
 def run(args: argparse.Namespace) -> int:
-    """Hold the lock of --out (another evaluation there fails at once) and run the blind attacks."""
+    """Check every option, hold the lock of --out (another evaluation there fails at once), run the blind attacks."""
     check_output_dir(args.out)
-    with run_lock(args.out, purpose="transfer"):
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
     device = device_from(args.device)
     oracle = load_model(args.oracle, device)
     targets = [load_model(p, device) for p in args.target]
-    attacks, data, attack, settings, notes, _ = prepare(args, targets[0])
-    check_compatible(oracle, data)
+    plan = plan_from(args, targets[0])
+    data = test_data(args, targets[0], plan)
+    for model in (oracle, *targets):
+        check_compatible(model, data)
     oracle_label = model_label(oracle)
-    rows = []
-    for target in targets:
-        check_compatible(target, data)
-        label = model_label(target)
-        print(f"transfer {oracle_label} -> {label} on {len(data)} images: {', '.join(attacks)}", file=sys.stderr)
-        out = run_dir(args, target) / f"from-{safe_name(oracle_label)}"
-        results = evaluate_attacks(target, data, attacks, attack, settings, out, source=oracle,
-                                   progress=not args.quiet)
-        rows.append(Row(label, data.name, results, oracle=oracle_label))
-    notes.append("Adversarial images made white-box on the oracle, classified by the model (blind attack).")
-    meta = {"oracle": str(args.oracle), "targets": [str(p) for p in args.target], "eps": attack.eps,
-            "alpha": attack.alpha, "eot": attack.eot, "repeats": settings.repeats}
-    json_path, md_path, text = write_tables(args.out, "transfer", rows, attacks, notes, meta)
+    with run_lock(args.out, purpose="transfer"):
+        meta = plan.as_dict() | {"oracle": str(args.oracle)}
+        kept = earlier_rows(args.out, meta, {model_label(t) for t in targets}, stem="transfer")
+        results = []
+        for target in targets:
+            print(f"transfer {oracle_label} -> {model_label(target)} on {len(data)} images: "
+                  f"{', '.join(plan.attacks)}", file=sys.stderr)
+            out = run_dir(args, target) / f"from-{file_label(oracle_label)}"
+            results.append(run_plan(plan, target, data, oracle=oracle, out_dir=out, progress=not args.quiet))
+        notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
+        meta |= {"targets": kept["checkpoints"] + [str(p) for p in args.target]}
+        rows = kept["rows"] + [r.row() for r in results]
+        json_path, md_path, text = write_tables(args.out, "transfer", rows, list(plan.attacks), notes, meta)
     print(text)
     print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return 0

@@ -21,6 +21,24 @@ from .options import SEED_LIMIT, check_options, image_shape
 from .synthetic import synthetic_dataset
 
 DATASETS = ("cifar10", "cifar100", "fashion_mnist", "synthetic")
+DATASET_ALIASES = {
+    "cifar10": ("cifar10", "cifar-10", "cifar_10"),
+    "cifar100": ("cifar100", "cifar-100", "cifar_100"),
+    "fashion_mnist": ("fashion_mnist", "fmnist", "fashion-mnist", "fashionmnist"),
+    "synthetic": ("synthetic",),
+}
+"""Every accepted spelling of each dataset (case-insensitive)."""
+
+
+def dataset_name(name: str) -> str:
+    """The canonical name of ``name`` (``"fmnist"``, ``"Fashion-MNIST"`` -> ``"fashion_mnist"``); an unknown or
+    empty name is refused with the accepted aliases listed."""
+    key = name.strip().lower() if isinstance(name, str) else None
+    for canonical, aliases in DATASET_ALIASES.items():
+        if key in aliases:
+            return canonical
+    accepted = "; ".join(f"{c}: {', '.join(a)}" for c, a in DATASET_ALIASES.items())
+    raise DatasetError(f"unknown dataset {name!r}; accepted names (case-insensitive): {accepted}")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = True, **options) -> ImageDataset:
@@ -30,8 +48,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     channels, size, noise, seed; for CIFAR: url, md5) and are checked first
     (:mod:`enresnet.data.options`); ``download`` is taken by CIFAR and Fashion-MNIST.
     """
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    name = dataset_name(name)
     download = options.pop("download", True) if name != "synthetic" else True
     check_options(name, options, where="dataset options")
     if name in CIFAR_SOURCES:
@@ -43,10 +60,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
 
 __all__ = [
     "DATASETS",
+    "DATASET_ALIASES",
     "DatasetError",
     "SEED_LIMIT",
     "ImageDataset",
     "check_options",
+    "dataset_name",
     "epoch_permutation",
     "generator_seed",
     "image_shape",

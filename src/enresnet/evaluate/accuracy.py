@@ -7,7 +7,10 @@ Monte-Carlo draw (paper Sec. 3.1). An evaluation therefore predicts every
 * the mean and the standard deviation over the R draws of the accuracy, and
 * the worst case: an image counts as correct only if all R predictions are right.
 
-For a model without noise the R predictions coincide, so it is predicted once.
+For a deterministic model the R predictions coincide, so it is predicted once.
+Whether a model is stochastic is measured (:mod:`enresnet.models.randomness`):
+callers pass the verdict, or leave ``stochastic=None`` to have it measured on
+the images at hand.
 """
 
 from __future__ import annotations
@@ -22,12 +25,16 @@ from torch import nn
 
 from ..attacks import model_mode
 from ..data import ImageDataset, iterate_batches
-from ..models import has_noise
+from ..models.randomness import is_stochastic
 
 
 @torch.no_grad()
-def correct_draws(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, repeats: int) -> torch.Tensor:
+def correct_draws(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, repeats: int,
+                  stochastic: bool | None = None) -> torch.Tensor:
     """(repeats, N) bool, on the images' device: whether each of ``repeats`` independent predictions is right.
+
+    A deterministic model (``stochastic`` False, or measured so when None and
+    ``repeats > 1``) is predicted once and that prediction repeated.
 
     Each draw is its own forward pass of the batch, as the deployed model sees
     it. The one place every accuracy of the project is computed (evaluation,
@@ -36,8 +43,10 @@ def correct_draws(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if stochastic is None and repeats > 1:
+        stochastic = is_stochastic(model, images)
     with model_mode(model, "eval"):
-        draws = repeats if has_noise(model) else 1
+        draws = repeats if stochastic else 1
         correct = torch.stack([model(images).argmax(dim=1) == labels for _ in range(draws)])
     return correct.expand(repeats, -1)
 
@@ -153,10 +162,11 @@ def attacked_accuracy(
     *,
     repeats: int = 1,
     batch_size: int = 128,
+    stochastic: bool | None = None,
 ) -> AccuracyStats:
     """In-memory accuracy of ``model`` on ``attack(images, labels)`` (clean when ``attack`` is None)."""
     parts = []
     for images, labels in iterate_batches(data, batch_size):
         inputs = images if attack is None else attack(images, labels)
-        parts.append(correct_draws(model, inputs, labels, repeats))
+        parts.append(correct_draws(model, inputs, labels, repeats, stochastic))
     return AccuracyStats.from_correct(torch.cat(parts, dim=1))

@@ -1,29 +1,29 @@
 """The numbers the figures draw: accuracy against eps, and adversarial examples (Fig. 6).
 
-Attacks come in as factories — ``model -> attack(images, labels) -> adv_images``
-for Fig. 6, ``(model, eps) -> attack`` for the eps curve — so tests and users
-can plug in any. Accuracies go through the one evaluation loop
-(:func:`~enresnet.evaluate.accuracy.attacked_accuracy`), with their 95%
-intervals; :mod:`enresnet.plots` only draws what these return.
+Both go through the evaluation plan (:mod:`.plan`): the eps curve runs, at each
+eps, the plan with that (given) budget and one IFGSM attack, so a stochastic
+model is attacked with EOT and predicted ``repeats`` times like in any
+evaluation, with the 95% interval of each point; Fig. 6's attacks are built by
+the plan's factory. :mod:`enresnet.plots` only draws what these return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import islice
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ..attacks import IFGSM, model_mode
+from ..attacks import model_mode
 from ..data import ImageDataset
-from .accuracy import attacked_accuracy
-from .protocol import AttackSettings, build_attack
-
-AttackFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-AttackFactory = Callable[[nn.Module], AttackFn]
-EpsAttackFactory = Callable[[nn.Module, float], AttackFn]
+from ..models.randomness import is_stochastic
+from .plan import EvaluationPlan, run_plan, with_budget
+from .protocol import build_attack
+from .runner import CLEAN
 
 
 class CurvePoint(NamedTuple):
@@ -35,34 +35,24 @@ class CurvePoint(NamedTuple):
     high: float
 
 
-def attack_factory(name: str, settings: AttackSettings) -> AttackFactory:
-    """The attack ``name`` (as ``--attacks`` names it) for any model, with ``settings``' budget."""
-    return lambda model: build_attack(name, model, settings)
-
-
-def ifgsm_factory(steps: int = 20, alpha_fraction: float = 0.25, eot_samples: int = 1) -> EpsAttackFactory:
-    """IFGSM with ``steps`` steps of size ``alpha_fraction * eps`` from x (Eq. 16)."""
-
-    def make(model: nn.Module, eps: float) -> AttackFn:
-        return IFGSM(model, eps=eps, alpha=alpha_fraction * eps, steps=steps, eot_samples=eot_samples)
-
-    return make
-
-
 def robust_accuracy_curve(
     model: nn.Module,
     data: ImageDataset,
+    plan: EvaluationPlan,
     eps_values: Sequence[float],
-    attack_factory: EpsAttackFactory,
-    batch_size: int = 128,
-    repeats: int = 1,
+    steps: int = 20,
+    alpha_fraction: float = 0.25,
+    out_dir: Path | None = None,
 ) -> list[CurvePoint]:
-    """Accuracy (mean over ``repeats`` draws) and its interval at each eps; eps = 0 is the clean
-    accuracy (no attack built)."""
+    """Accuracy (mean over the plan's repeats) and its interval under IFGSM^steps with alpha =
+    ``alpha_fraction * eps``, at each eps of ``eps_values``; eps = 0 is the clean accuracy."""
+    name = f"ifgsm{steps}"
     curve = []
     for eps in eps_values:
-        attack = attack_factory(model, eps) if eps > 0 else None
-        stats = attacked_accuracy(model, data, attack, repeats=repeats, batch_size=batch_size)
+        point = replace(plan, attacks=(), sanity_size=0) if eps == 0 else replace(
+            with_budget(plan, eps, alpha_fraction * eps), attacks=(name,), sanity_size=0)
+        result = run_plan(point, model, data, out_dir=out_dir)
+        stats = result.results[CLEAN if eps == 0 else name]
         curve.append(CurvePoint(float(eps), stats.mean, *stats.interval()))
     return curve
 
@@ -71,14 +61,18 @@ def adversarial_examples(
     models: Mapping[str, nn.Module],
     images: torch.Tensor,
     labels: torch.Tensor,
-    attacks: Mapping[str, AttackFactory],
+    attacks: Mapping[str, str],
+    plan: EvaluationPlan,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{``"model, attack"``: (adversarial images, the attacked model's predictions, one draw)}."""
+    """{``"model, label"``: (adversarial images, the attacked model's predictions, one draw)} for ``attacks``
+    ({column label: attack name as ``--attacks``}), built by the plan's factory with the model's measured
+    randomness."""
     columns = {}
     for model_name, model in models.items():
-        for attack_name, make_attack in attacks.items():
-            adv = make_attack(model)(images, labels).detach()
-            columns[f"{model_name}, {attack_name}"] = (adv, predict(model, adv))
+        stochastic = is_stochastic(model, images)
+        for label, name in attacks.items():
+            adv = build_attack(name, model, plan.settings, stochastic)(images, labels).detach()
+            columns[f"{model_name}, {label}"] = (adv, predict(model, adv))
     return columns
 
 

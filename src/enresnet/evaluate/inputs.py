@@ -15,17 +15,69 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..attacks import model_mode
 from ..checkpoint import load_model
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset, load_dataset, to_float
 from ..errors import ConfigError
+
+MIN_SIDE = 8
+"""The smallest image side evaluated: the CIFAR ResNets downsample by 4 before pooling."""
 
 
 def model_label(model: nn.Module) -> str:
     """``en5_resnet20``; an integration reads ``integrate(en1_resnet20 + en1_resnet32)``."""
-    spec = getattr(model, "spec", {})
+    spec = getattr(model, "spec", None) or {}
     if "integrate" in spec:
         return "integrate(" + " + ".join(s.get("name", "?") for s in spec["integrate"]) + ")"
     return spec.get("name", type(model).__name__)
+
+
+def check_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(labels as int64 on the images' device, the model's number of classes), after checking every input.
+
+    Images: a non-empty (N, C, H, W) float32 tensor of finite pixels in [0, 1] (or uint8), C the model's
+    ``in_channels``, sides of at least :data:`MIN_SIDE`, a size the model accepts (one forward pass of the first
+    image); labels: N integer class indices in range. Each refusal is a ConfigError naming the argument and the fix.
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ConfigError(f"images must be a (N, C, H, W) tensor of pixels in [0, 1], got {shape}; a single image "
+                          "needs images[None]")
+    if images.dtype not in (torch.float32, torch.uint8):
+        raise ConfigError(f"images must be float32 pixels in [0, 1] or uint8 grey levels, got {images.dtype}; "
+                          "use images.float() / 255 for 0-255 values")
+    if images.shape[0] == 0:
+        raise ConfigError("images: no images given")
+    if images.dtype == torch.float32:
+        if not bool(torch.isfinite(images).all()):
+            raise ConfigError("images contain NaN or infinite pixels; evaluate finite pixels in [0, 1]")
+        if images.min() < 0 or images.max() > 1:
+            raise ConfigError("images must be pixels in [0, 1]; normalisation belongs inside the model")
+    spec = _network_spec(model)
+    channels = spec.get("in_channels")
+    if channels is not None and channels != images.shape[1]:
+        raise ConfigError(f"images have {images.shape[1]} channels but {model_label(model)} takes in_channels="
+                          f"{channels} (images {tuple(images.shape)}); build or load the model for these images")
+    if min(images.shape[2:]) < MIN_SIDE:
+        raise ConfigError(f"images of {images.shape[2]}x{images.shape[3]} pixels are too small: at least "
+                          f"{MIN_SIDE}x{MIN_SIDE}")
+    try:
+        with torch.no_grad(), model_mode(model, "eval"):
+            logits = model(to_float(images[:1]))
+    except RuntimeError as err:
+        raise ConfigError(f"{model_label(model)} does not accept images of shape {tuple(images.shape[1:])} "
+                          f"({str(err).splitlines()[0]})") from None
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
+        raise ConfigError(f"model must return logits (N, classes); got {getattr(logits, 'shape', type(logits))}")
+    num_classes = int(spec.get("num_classes", logits.shape[1]))
+    if (not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1] or labels.is_floating_point()
+            or labels.is_complex() or labels.dtype == torch.bool):
+        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ConfigError(f"labels must be {images.shape[0]} integer class indices (an int64 tensor (N,)), got {got}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ConfigError(f"labels must be class indices in [0, {num_classes - 1}] ({model_label(model)} has "
+                          f"{num_classes} classes), got values in [{int(labels.min())}, {int(labels.max())}]")
+    return labels.to(device=images.device, dtype=torch.int64), num_classes
 
 
 def load_labelled_models(
@@ -74,7 +126,7 @@ def evaluation_data(model: nn.Module, name: str | None, data_dir: str | None, li
 
 
 def _network_spec(model: nn.Module) -> dict:
-    spec = getattr(model, "spec", {})
+    spec = getattr(model, "spec", None) or {}
     return spec["integrate"][0] if "integrate" in spec else spec
 
 

@@ -32,7 +32,6 @@ from ..data import ImageDataset, iterate_batches, num_batches
 from ..errors import EnresnetError
 from ..models import NoiseInjection
 from .accuracy import AccuracyStats, correct_draws
-from .protocol import AttackSettings, build_attack
 
 CLEAN = "clean"
 
@@ -157,16 +156,19 @@ def run_evaluation(
     settings: RunSettings,
     out_dir: Path | None = None,
     *,
+    stochastic: bool | None = None,
     progress: bool = True,
     on_batch: BatchCallback | None = None,
 ) -> AccuracyStats:
     """Accuracy of ``model`` on ``attack``'s adversarial images of ``data`` (clean when ``attack`` is None).
 
-    ``attack.model`` may differ from ``model`` (blind/transfer attacks). With
-    ``out_dir`` the batches are logged there and a rerun resumes; ``on_batch(index,
-    record)`` is called after each newly computed batch.
+    ``attack.model`` may differ from ``model`` (blind/transfer attacks). ``stochastic``:
+    whether ``model``'s predictions are random (``settings.repeats`` draws per image),
+    as measured by the caller; None measures it on each batch. With ``out_dir`` the
+    batches are logged there and a rerun resumes; ``on_batch(index, record)`` is
+    called after each newly computed batch.
     """
-    config = run_config(name, model, attack, data, settings)
+    config = run_config(name, model, attack, data, settings) | {"stochastic": stochastic}
     log = BatchLog(log_path(out_dir, config), config) if out_dir is not None else None
     done = log.load() if log is not None else {}
     total = num_batches(len(data), settings.batch_size)
@@ -178,7 +180,7 @@ def run_evaluation(
                 continue
             with seeded(batch_seed(settings.seed, index), device):
                 inputs = images if attack is None else attack(images, labels)
-                correct = correct_draws(model, inputs, labels, settings.repeats)
+                correct = correct_draws(model, inputs, labels, settings.repeats, stochastic)
             record = {
                 "batch": index,
                 "n": int(labels.shape[0]),
@@ -200,27 +202,3 @@ def run_evaluation(
     per_repeat = [sum(r["per_repeat"][k] for r in records) for k in range(settings.repeats)]
     per_image = torch.tensor([c for r in records for c in r["per_image"]], dtype=torch.int64)
     return AccuracyStats.from_counts(per_repeat, sum(r["all_correct"] for r in records), len(data), per_image)
-
-
-def evaluate_attacks(
-    model: nn.Module,
-    data: ImageDataset,
-    attacks: list[str],
-    attack_settings: AttackSettings,
-    settings: RunSettings,
-    out_dir: Path | None = None,
-    *,
-    source: nn.Module | None = None,
-    progress: bool = True,
-) -> dict[str, AccuracyStats]:
-    """Natural accuracy of ``model`` (key ``"clean"``) and its accuracy under each attack.
-
-    The attacks are made on ``source``: ``model`` itself (white-box, Table 2) by
-    default, or an oracle model (blind attack, Tables 3 and 6).
-    """
-    source = model if source is None else source
-    results = {CLEAN: run_evaluation(CLEAN, model, None, data, settings, out_dir, progress=progress)}
-    for name in attacks:
-        attack = build_attack(name, source, attack_settings)
-        results[name] = run_evaluation(name, model, attack, data, settings, out_dir, progress=progress)
-    return results

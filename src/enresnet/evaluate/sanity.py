@@ -42,11 +42,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..attacks import IFGSM
-from ..data import ImageDataset
+from ..data import ImageDataset, to_float
 from ..models import has_noise, set_noise
+from ..models.randomness import is_stochastic
 from .accuracy import AccuracyStats, attacked_accuracy
-from .protocol import AttackSettings
+from .protocol import AttackSettings, build_attack
 from .runner import seeded
 
 LARGE_EPS = 0.5
@@ -118,19 +118,39 @@ class SanitySuite:
     attack: AttackSettings
     settings: SanitySettings = field(default_factory=SanitySettings)
     surrogate: nn.Module | None = None
+    stochastic: bool | None = None
+    """Whether the model is stochastic, as the evaluation measured it; None: measured here."""
     _cache: dict[tuple, AccuracyStats] = field(default_factory=dict, init=False)
     _slacks: list[float] = field(default_factory=list, init=False)
 
+    def __post_init__(self) -> None:
+        if self.stochastic is None:
+            self.stochastic = is_stochastic(self.model, to_float(self.data.images[:16]))
+
     @property
     def noisy(self) -> bool:
-        return has_noise(self.model)
+        return bool(self.stochastic)
+
+    @staticmethod
+    def passes_per_image(settings: SanitySettings, attack: AttackSettings, stochastic: bool,
+                         surrogate: bool) -> int:
+        """Forward-backward passes per image of :meth:`run` (an estimate: the attacks' gradients only)."""
+        eot = attack.eot if stochastic else 1
+        epss = {attack.eps * s for s in settings.eps_scales} | {max(LARGE_EPS, attack.eps)}
+        passes = len(epss) * settings.steps * eot + settings.steps * settings.iteration_factor * eot
+        if surrogate or stochastic:
+            passes += settings.steps * eot
+        if stochastic:
+            passes += sum(settings.steps * k for k in set(settings.eot_samples) - {attack.eot})
+        return passes
 
     def _accuracy(self, key: tuple, attack: Callable | None) -> AccuracyStats:
         if key not in self._cache:
             s = self.settings
             with seeded(s.seed, self.data.images.device):
                 self._cache[key] = attacked_accuracy(
-                    self.model, self.data, attack, repeats=s.repeats, batch_size=s.batch_size
+                    self.model, self.data, attack, repeats=s.repeats, batch_size=s.batch_size,
+                    stochastic=self.stochastic,
                 )
         return self._cache[key]
 
@@ -141,10 +161,10 @@ class SanitySuite:
         eps = a.eps if eps is None else eps
         steps = self.settings.steps if steps is None else steps
         eot = a.eot if eot is None else eot
+        stochastic = self.stochastic if source is None else None
         source = self.model if source is None else source
-        attack = IFGSM(source, eps=eps, alpha=a.alpha * eps / a.eps, steps=steps, eot_samples=eot,
-                       eot_batch=a.eot_batch)
-        attack.bf16 = a.bf16
+        settings = replace(a, eps=eps, alpha=a.alpha * eps / a.eps, eot=eot)
+        attack = build_attack(f"ifgsm{steps}", source, settings, stochastic)
         return self._accuracy(("ifgsm", eps, steps, eot, id(source)), attack)
 
     def not_above(self, a: AccuracyStats, b: AccuracyStats) -> bool:
@@ -202,11 +222,11 @@ class SanitySuite:
 
     def transfer(self) -> Check:
         surrogate, label = self.surrogate, "given surrogate"
-        if surrogate is None and self.noisy:
+        if surrogate is None and has_noise(self.model):
             surrogate, label = copy.deepcopy(self.model), "same model, noise off"
             set_noise(surrogate, False)
         if surrogate is None:
-            return Check("transfer", None, {}, "deterministic model and no surrogate given")
+            return Check("transfer", None, {}, "no surrogate given and no noise injection to switch off")
         white, blind = self.ifgsm(), self.ifgsm(source=surrogate)
         passed = self.not_above(white, blind)
         return Check(
@@ -253,9 +273,9 @@ class SanitySuite:
 
 
 def natural_model_check(model: nn.Module, data: ImageDataset, attack: AttackSettings,
-                        settings: SanitySettings = SanitySettings()) -> Check:
+                        settings: SanitySettings = SanitySettings(), stochastic: bool | None = None) -> Check:
     """The paper's check (Sec. 4.4): IFGSM^20 must leave a NATURALLY trained model ~0 accuracy."""
-    suite = SanitySuite(model, data, attack, replace(settings, steps=20))
+    suite = SanitySuite(model, data, attack, replace(settings, steps=20), stochastic=stochastic)
     stats = suite.ifgsm()
     passed = stats.mean <= settings.natural_threshold
     resolves = len(data) * settings.natural_threshold >= 1

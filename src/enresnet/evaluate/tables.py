@@ -41,6 +41,11 @@ class Row:
         return "ok" if self.sanity else "-"
 
     @property
+    def reportable(self) -> bool:
+        """False when a sanity check flagged the row: every number of it, the headline included, overstates."""
+        return not any(c.passed is False for c in self.sanity)
+
+    @property
     def headline(self) -> AccuracyStats | None:
         """The worst case over every column and draw, image by image (:func:`worst_case`); None without
         per-image counts."""
@@ -56,6 +61,7 @@ class Row:
         headline = self.headline
         if headline is not None:
             out["robust_worst_case"] = headline.as_dict() | {"interval_95": list(headline.interval())}
+        out["reportable"] = self.reportable
         out["sanity"] = [c.as_dict() for c in self.sanity]
         return out
 
@@ -90,10 +96,16 @@ HEADLINE_NOTE = (
 )
 
 
-def headline_cell(stats: AccuracyStats | None) -> str:
+NOT_TO_REPORT = "NOT TO REPORT: a sanity check failed"
+
+
+def headline_cell(stats: AccuracyStats | None, reportable: bool = True) -> str:
+    """The headline in bold, or, when a sanity check failed, plain and marked not to be reported."""
     if stats is None:
         return "-"
     low, high = stats.interval()
+    if not reportable:
+        return f"{100 * stats.mean:.2f} [{100 * low:.1f}, {100 * high:.1f}] ({NOT_TO_REPORT})"
     return f"**{100 * stats.mean:.2f}** [{100 * low:.1f}, {100 * high:.1f}]"
 
 
@@ -113,7 +125,7 @@ def markdown(rows: list[Row], attacks: list[str], notes: list[str]) -> str:
         cells = [r.model, r.dataset] + ([r.oracle or ""] if transfer else [])
         if not transfer:
             cells.append(cell(r.results[CLEAN]))
-        cells += [headline_cell(r.headline)] + [cell(r.results[a]) for a in attacks] + [r.sanity_flag()]
+        cells += [headline_cell(r.headline, r.reportable)] + [cell(r.results[a]) for a in attacks] + [r.sanity_flag()]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Unit: %. " + " ".join(notes), "", HEADLINE_NOTE]
     for r in rows:

@@ -28,19 +28,8 @@ from ..checkpoint import load_model
 from ..config import load_config
 from ..configs import config_path
 from ..data import ImageDataset
-from ..device import native_bf16, resolve_device
-from ..evaluate import (
-    AttackSettings,
-    AutoAttack,
-    Row,
-    RunSettings,
-    SanitySettings,
-    SanitySuite,
-    default_budget,
-    evaluate_attacks,
-    run_evaluation,
-    write_tables,
-)
+from ..device import resolve_device
+from ..evaluate import EvaluationPlan, EvaluationResult, make_plan, run_plan, write_tables
 from ..evaluate.inputs import evaluation_data, file_label
 from ..models import integrate_models
 from ..plots.training import read_metrics
@@ -119,94 +108,67 @@ class Reproduction:
         return models
 
     # ---------------------------------------------------------------- evaluation
-    def settings(self, data: ImageDataset) -> tuple[AttackSettings, RunSettings, str]:
-        eps, alpha, budget = default_budget(data.name)
-        attack = AttackSettings(eps=eps, alpha=alpha, eot=self.scale.eot, bf16=native_bf16(data.images.device))
-        run = RunSettings(batch_size=self.scale.batch_size, repeats=self.scale.repeats, seed=self.seed)
-        return attack, run, budget
-
-    def whitebox_row(self, label: str, model: nn.Module, data: ImageDataset, eval_dir: Path) -> Row:
-        """Natural and white-box accuracy (Table 2), AutoAttack and the sanity checks of one model."""
+    def plan(self, model: nn.Module, data: ImageDataset, attacks: tuple[str, ...], *,
+             limits: dict[str, int] | None = None, sanity_size: int = 0) -> EvaluationPlan:
+        """The evaluation plan of ``model`` at this scale: the budget rule, the scale's EOT, repeats and
+        AutoAttack strength, the arithmetic rule of ``enresnet evaluate`` (bf16 gradients where fast)."""
         s = self.scale
-        attack, run, _ = self.settings(data)
-        self.log(f"white-box evaluation of {label}")
-        with self.timer.phase(f"white-box {label}"):
-            results = evaluate_attacks(model, first(data, s.test_limit), list(self.study.attacks), attack, run,
-                                       eval_dir, progress=self.progress)
-        if self.study.autoattack:
-            with self.timer.phase(f"AutoAttack {label}"):
-                aa = AutoAttack(model, eps=attack.eps, check_draws=attack.check_draws, seed=self.seed,
-                                **s.autoattack_iterations)
-                aa.bf16 = attack.bf16  # as build_attack sets it for `enresnet evaluate`
-                results[AUTOATTACK] = run_evaluation(AUTOATTACK, model, aa, first(data, s.autoattack_limit), run,
-                                                     eval_dir, progress=self.progress)
-        sanity = []
-        if self.study.attacks and s.sanity_limit > 0:
-            with self.timer.phase(f"sanity {label}"):
-                settings = SanitySettings(steps=s.sanity_steps, eot_samples=s.sanity_eot, seed=self.seed,
-                                          batch_size=s.batch_size, repeats=s.repeats)
-                sanity = SanitySuite(model, first(data, s.sanity_limit), attack, settings).run()
-        return Row(label, data.name, results, sanity=sanity)
+        return make_plan(data.name, model, attacks=list(attacks), eot=s.eot, repeats=s.repeats,
+                         batch_size=s.batch_size, seed=self.seed, device=data.images.device, limits=limits,
+                         sanity_size=sanity_size, sanity_steps=s.sanity_steps, sanity_eot=s.sanity_eot,
+                         **s.autoattack_iterations)
+
+    def evaluate(self, phase: str, label: str, model: nn.Module, plan: EvaluationPlan, data: ImageDataset,
+                 eval_dir: Path, oracle: tuple[str, nn.Module] | None = None) -> EvaluationResult:
+        self.log(f"{phase} of {label}" if oracle is None else f"{phase} {oracle[0]} -> {label}")
+        with self.timer.phase(f"{phase} {label}" if oracle is None else f"{phase} {oracle[0]} -> {label}"):
+            return run_plan(plan, model, data, out_dir=eval_dir, progress=self.progress, label=label,
+                            oracle=None if oracle is None else oracle[1],
+                            oracle_label=None if oracle is None else oracle[0])
+
+    def whitebox_result(self, label: str, model: nn.Module, data: ImageDataset, eval_dir: Path) -> EvaluationResult:
+        """Natural and white-box accuracy (Table 2), AutoAttack and the sanity checks of one model."""
+        s, study = self.scale, self.study
+        attacks = study.attacks + ((AUTOATTACK,) if study.autoattack else ())
+        limits = {AUTOATTACK: s.autoattack_limit} if study.autoattack and s.autoattack_limit else None
+        plan = self.plan(model, data, attacks, limits=limits, sanity_size=s.sanity_limit if study.attacks else 0)
+        return self.evaluate("white-box evaluation", label, model, plan, first(data, s.test_limit), eval_dir)
 
     def whitebox_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
-        rows = [self.whitebox_row(m.label, models[m.key], data, self.out / "eval" / m.key)
-                for m in self.study.models_at(self.scale)]
+        results = [self.whitebox_result(m.label, models[m.key], data, self.out / "eval" / m.key)
+                   for m in self.study.models_at(self.scale)]
         for row in self.study.integrations:
             integrated = integrate_models([models[k] for k in row.members])
-            rows.append(self.whitebox_row(row.label, integrated, data, self.out / "eval" / file_label(row.label)))
-        columns = list(self.study.attacks) + ([AUTOATTACK] if self.study.autoattack else [])
-        s = self.scale
-        notes = self.notes(data, first(data, s.test_limit))
-        if self.study.autoattack:
-            notes.append(f"AutoAttack ('rand' for noisy models, 'standard' otherwise) on the first "
-                         f"{len(first(data, s.autoattack_limit))} images"
-                         + (f", iterations overridden: {s.autoattack_iterations}." if s.autoattack_iterations
-                            else ", its own fixed iterations."))
-        if self.study.attacks and s.sanity_limit > 0:
-            notes.append(f"Sanity checks on the first {len(first(data, s.sanity_limit))} images "
-                         f"(IFGSM^{s.sanity_steps}; EOT {list(s.sanity_eot)}; see docs/evaluation.md).")
-        write_tables(self.out, "whitebox", rows, columns, notes, self.meta())
+            results.append(self.whitebox_result(row.label, integrated, data,
+                                                self.out / "eval" / file_label(row.label)))
+        self.write("whitebox", results)
 
     def natural_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
         """Naturally trained models: natural accuracy (Table 1) and FGSM / IFGSM^20 (Sec. 4.4)."""
-        attack, run, _ = self.settings(data)
-        subset = first(data, self.scale.test_limit)
-        rows = []
+        results = []
         for m in self.study.natural_models_at(self.scale):
-            self.log(f"evaluation of {m.label}")
-            with self.timer.phase(f"natural {m.key}"):
-                results = evaluate_attacks(models[m.key], subset, list(NATURAL_ATTACKS), attack, run,
-                                           self.out / "eval" / m.key, progress=self.progress)
-            rows.append(Row(m.label, data.name, results))
-        notes = self.notes(data, subset) + ["Naturally trained (no adversarial training): Table 1's natural "
-                                            "accuracy; Sec. 4.4 reads IFGSM^20 as leaving ~0 on such models."]
-        write_tables(self.out, "natural", rows, list(NATURAL_ATTACKS), notes, self.meta())
+            plan = self.plan(models[m.key], data, NATURAL_ATTACKS)
+            results.append(self.evaluate("evaluation", m.label, models[m.key], plan,
+                                         first(data, self.scale.test_limit), self.out / "eval" / m.key))
+        self.write("natural", results, ["Naturally trained (no adversarial training): Table 1's natural accuracy; "
+                                        "Sec. 4.4 reads IFGSM^20 as leaving ~0 on such models."])
 
     def transfer_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
         """Blind attacks (Table 3): the target classifies adversarial images made on the oracle."""
-        attack, run, _ = self.settings(data)
-        subset = first(data, self.scale.transfer_limit)
-        rows = []
+        results = []
         for target, oracle in self.study.transfer:
             t, o = self.study.model(target), self.study.model(oracle)
-            self.log(f"transfer {o.label} -> {t.label}")
-            with self.timer.phase(f"transfer {o.key} -> {t.key}"):
-                results = evaluate_attacks(models[target], subset, list(self.study.attacks), attack, run,
-                                           self.out / "eval" / target / f"from-{oracle}", source=models[oracle],
-                                           progress=self.progress)
-            rows.append(Row(t.label, data.name, results, oracle=o.label))
-        notes = self.notes(data, subset) + [("Adversarial images made white-box on the oracle (with EOT when "
-                                            "it is noisy), classified by the model (blind attack).")]
-        write_tables(self.out, "transfer", rows, list(self.study.attacks), notes, self.meta())
+            plan = self.plan(models[target], data, self.study.attacks)
+            results.append(self.evaluate("transfer", t.label, models[target], plan,
+                                         first(data, self.scale.transfer_limit),
+                                         self.out / "eval" / target / f"from-{oracle}", (o.label, models[oracle])))
+        self.write("transfer", results)
 
-    def notes(self, data: ImageDataset, used: ImageDataset) -> list[str]:
-        attack, _, budget = self.settings(data)
-        return [f"{len(used)} {data.name} test images (the first of {len(data)}); {budget}.",
-                f"Attack gradients of noisy models averaged over {self.scale.eot} noise draws (EOT)"
-                + ("; from bf16 forward passes, every counted prediction fp32 (as `enresnet evaluate --amp auto`)."
-                   if attack.bf16 else "."),
-                (f"Each image predicted {self.scale.repeats} times: mean ± std over the draws "
-                "(worst: right in all draws).")]
+    def write(self, stem: str, results: list[EvaluationResult], extra_notes: list[str] = ()) -> None:
+        """``stem.{md,json}``: the results' rows, their notes (generated by their plans) and the study's meta."""
+        notes = list(dict.fromkeys(n for r in results for n in r.notes)) + list(extra_notes)
+        attacks = list(results[0].plan.attacks) if results else []
+        write_tables(self.out, stem, [r.row() for r in results], attacks, notes, self.meta())
 
     def meta(self) -> dict:
         return {"study": self.study.name, "scale": self.scale.name, "seed": self.seed,
@@ -225,10 +187,10 @@ class Reproduction:
             self.transfer_table(models, data)
         if self.study.claims:
             write_claims(self.out, judge(self.study, read_tables(self.out, self.study)))
-        attack, _, _ = self.settings(data)
         self.log("figures")
         with self.timer.phase("figures"):
-            figures = draw_figures(self.study, self.scale, models, data, attack,
+            plan = self.plan(models[first_model], data, ())
+            figures = draw_figures(self.study, self.scale, models, data, plan,
                                    {m.key: self.run_dir(m.key) for m in self.study.models_at(self.scale)},
                                    self.out / "figures")
         path = write_results(self, figures)

@@ -176,20 +176,21 @@ class Trainer:
 
     # ------------------------------------------------------------ checkpoint
     def _checkpoint_meta(self) -> dict[str, Any]:
-        data = self.config["data"]
-        return {
+        data, attack = self.config["data"], self.config["attack"]
+        meta = {
             "model": self.model.spec,
             "dataset": {
                 "name": data["name"],
                 "data_dir": data["data_dir"],
                 "options": data["options"],
                 "num_classes": self.train_set.num_classes,
-                "eps": self.config["attack"]["eps"],
-                "alpha": self.config["attack"]["alpha"],
             },
             "method": self.method,
             "epoch": self.epoch,
         }
+        if self.method != "natural":  # a naturally trained model has no attack budget (evaluate.budget)
+            meta["attack"] = {"eps": attack["eps"], "alpha": attack["alpha"], "steps": attack["steps"]}
+        return meta
 
     def _save_last(self) -> None:
         self._check_finite()

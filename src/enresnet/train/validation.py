@@ -6,8 +6,11 @@ resumed run draws the same noise, and re-running the validation with the same
 seed on the same weights gives the same number. Under DDP each rank takes
 every world_size-th batch and the counts are summed.
 
-Each prediction is :func:`enresnet.evaluate.accuracy.correct_draws`, the loop
-every evaluation uses (one draw here). Counts stay on the device until the end
+The attack is built by the evaluation's factory
+(:func:`enresnet.evaluate.protocol.build_attack`, IFGSM from x with the training
+budget, one draw) and each prediction is
+:func:`enresnet.evaluate.accuracy.correct_draws`, the loop every evaluation uses
+(one draw here). Counts stay on the device until the end
 of the pass (one read). With
 ``capture`` (CUDA) a full batch's work — the clean forward, IFGSM, the
 adversarial forward — is recorded once in a CUDA graph and replayed for every
@@ -20,9 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attacks import IFGSM
 from ..data import ImageDataset, iterate_batches
 from ..evaluate.accuracy import correct_draws
+from ..evaluate.protocol import AttackSettings, build_attack
 from .capture import GraphedFunction
 from .distributed import DistContext
 
@@ -41,7 +44,8 @@ class Validator:
     ) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.ifgsm = IFGSM(model, eps=attack["eps"], alpha=attack["alpha"], steps=attack["steps"]) if attack else None
+        self.ifgsm = None if not attack else build_attack(
+            f"ifgsm{attack['steps']}", model, AttackSettings(eps=attack["eps"], alpha=attack["alpha"]))
         self.ctx = ctx or DistContext()
         self.channels_last = channels_last
         self.graphed = GraphedFunction(self._batch_counts) if capture else None
