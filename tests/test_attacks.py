@@ -9,7 +9,7 @@ from torch import nn
 import enresnet
 from enresnet.attacks import CW, FGSM, IFGSM, PGD, CWInf
 from enresnet.errors import ConfigError
-from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, default_budget, parse_attacks
+from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, parse_attacks
 
 SHAPE = (3, 8, 8)
 
@@ -210,8 +210,13 @@ def test_attack_rejects_images_outside_0_1():
 
 
 def test_attack_names_parse_and_unknown_ones_list_the_valid_forms():
-    assert parse_attacks("FGSM, ifgsm, cw, pgd, cwinf10, autoattack") == [
-        "fgsm", "ifgsm20", "cw", "pgd20", "cwinf10", "autoattack"]
+    assert parse_attacks("FGSM, ifgsm, cw, pgd, cwinf10, APGD-CE, apgd-dlr50, autoattack") == [
+        "fgsm", "ifgsm20", "cw", "pgd20", "cwinf10", "apgd-ce100", "apgd-dlr50", "autoattack"]
+    with pytest.raises(ConfigError, match=r"steps must be in \[1, 10000\]"):
+        parse_attacks("ifgsm100000000000")
+    for bad in (None, 5, ["fgsm", 3]):
+        with pytest.raises(ConfigError, match="valid"):
+            parse_attacks(bad)
     with pytest.raises(ConfigError, match="valid attacks: fgsm, ifgsm.*autoattack"):
         parse_attacks("fgsm,deepfool")
     with pytest.raises(ConfigError):
@@ -219,10 +224,3 @@ def test_attack_names_parse_and_unknown_ones_list_the_valid_forms():
     attack = build_attack("ifgsm20", model(), AttackSettings())
     assert (type(attack), attack.steps, attack.random_start) == (IFGSM, 20, False)
     assert isinstance(build_attack("cwinf5", model(), AttackSettings()), CWInf)
-
-
-def test_default_budget_follows_the_dataset_convention():
-    assert default_budget("cifar10")[:2] == (8 / 255, 2 / 255)
-    eps, alpha, note = default_budget("fashion_mnist")
-    assert (eps, alpha) == (0.1, 0.01) and "Fashion-MNIST" in note
-    assert default_budget("cifar10", eps=16 / 255)[1] == pytest.approx(4 / 255)

@@ -32,12 +32,16 @@ def test_stats_mean_std_over_draws_and_worst_case():
 
 def test_deterministic_model_is_predicted_once_noisy_model_every_time():
     calls = []
-    for name, expected in (("resnet8", 1), ("en1_resnet8", 4)):
+    for name, stochastic, expected in (("resnet8", False, 1), ("en1_resnet8", True, 4)):
         net = enresnet.create_model(name).eval()
         hook = net.register_forward_hook(lambda *a: calls.append(1))
-        correct = correct_draws(net, torch.rand(3, 3, 8, 8), torch.zeros(3, dtype=torch.long), repeats=4)
-        hook.remove()
+        images, labels = torch.rand(3, 3, 8, 8), torch.zeros(3, dtype=torch.long)
+        correct = correct_draws(net, images, labels, repeats=4, stochastic=stochastic)
         assert correct.shape == (4, 3) and len(calls) == expected
+        calls.clear()
+        correct_draws(net, images, labels, repeats=4)  # not given: measured (4 probe passes) unless noise is on
+        hook.remove()
+        assert len(calls) == (4 if stochastic else 4 + 1)
         calls.clear()
 
 
@@ -121,10 +125,13 @@ def test_autoattack_multi_draw_recheck_beats_single_draw_bookkeeping(noisy_net):
 
 
 def test_autoattack_picks_rand_for_noisy_and_standard_for_deterministic_models():
-    assert AutoAttack(enresnet.create_model("en1_resnet8")).version == "rand"
-    assert AutoAttack(enresnet.create_model("resnet8")).version == "standard"
+    images = torch.rand(4, 3, 8, 8)
+    for name, version in (("en1_resnet8", "rand"), ("resnet8", "standard")):
+        attack = AutoAttack(enresnet.create_model(name).eval())
+        attack.decide_randomness(images)  # measured: noise on in eval mode, or not
+        assert attack.version() == version
     with pytest.raises(ValueError, match="rand"):
-        AutoAttack(enresnet.create_model("en1_resnet8"), version="standard")
+        AutoAttack(enresnet.create_model("en1_resnet8"), version="standard", stochastic=True).version()
 
 
 @pytest.fixture
@@ -187,7 +194,8 @@ def test_evaluate_integrate_and_transfer_commands(tmp_path, checkpoint, capsys):
 
 def test_user_errors_exit_2_with_a_helpful_message(tmp_path, checkpoint, capsys):
     code, _, err = run_cli(["evaluate", str(checkpoint), "--attacks", "fgsm,bim", "--out", str(tmp_path)], capsys)
-    assert code == 2 and "valid attacks: fgsm, ifgsm[N], pgd[N], cw, cwinf[N], autoattack" in err
+    assert code == 2 and "valid attacks: fgsm, ifgsm[N], pgd[N], cw, cwinf[N], apgd-ce[N], apgd-dlr[N], " \
+        "autoattack" in err
     code, _, err = run_cli(["evaluate", str(tmp_path / "missing"), "--out", str(tmp_path)], capsys)
     assert code == 2 and "does not exist" in err
     five = save_model(tmp_path / "five", enresnet.create_model("resnet8", num_classes=5),
@@ -216,11 +224,11 @@ def test_models_evaluated_one_after_another_share_the_table_of_one_out(tmp_path,
 
 def test_evaluate_defaults_to_the_checkpoints_training_eps(tmp_path, capsys):
     torch.manual_seed(0)
-    path = save_model(tmp_path / "ckpt", enresnet.create_model("resnet8"),
-                      dataset={"name": "synthetic", "options": SYNTH, "eps": 4 / 255, "alpha": 1 / 255})
+    path = save_model(tmp_path / "ckpt", enresnet.create_model("resnet8"), method="pgd",
+                      dataset={"name": "synthetic", "options": SYNTH}, attack={"eps": 4 / 255, "alpha": 1 / 255})
     out = tmp_path / "eval"
     assert main(["evaluate", str(path), "--attacks", "fgsm", "--limit", "8", "--sanity-limit", "0",
                  "--out", str(out), "--quiet"]) == 0
     table = json.loads((out / "whitebox.json").read_text())
     assert table["eps"] == pytest.approx(4 / 255) and table["alpha"] == pytest.approx(1 / 255)
-    assert "the checkpoint's training budget" in " ".join(table["notes"])
+    assert "the checkpoint's adversarial-training budget" in " ".join(table["notes"])

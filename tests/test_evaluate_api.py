@@ -43,7 +43,8 @@ def test_headline_is_the_per_image_worst_case_and_below_every_column(data):
     torch.manual_seed(1)
     model = enresnet.create_model("en1_resnet8", noise_coef=0.3).eval()
     images = to_float(data.images)
-    result = evaluate_model(model, images, data.labels, "fgsm,ifgsm3,pgd3", sanity_size=0, **SETTINGS)
+    result = evaluate_model(model, images, data.labels, "fgsm,ifgsm3,pgd3", sanity_size=0, dataset="synthetic",
+                            **SETTINGS)
     head = result.robust_accuracy
     for name, stats in result.results.items():
         assert head.mean <= stats.worst <= stats.mean, name
@@ -65,14 +66,15 @@ def test_headline_is_the_per_image_worst_case_and_below_every_column(data):
 def test_bad_settings_name_the_parameter(data, kwargs, match):
     model = enresnet.create_model("resnet8")
     with pytest.raises(ConfigError, match=match):
-        evaluate_model(model, to_float(data.images), data.labels, "fgsm", sanity_size=0, **kwargs)
+        evaluate_model(model, to_float(data.images), data.labels, "fgsm", sanity_size=0, dataset="synthetic",
+                       **kwargs)
 
 
 def test_bad_inputs_are_refused(data):
     model = enresnet.create_model("resnet8")
     with pytest.raises(ConfigError, match=r"pixels in \[0, 1\]"):
-        evaluate_model(model, to_float(data.images) * 255, data.labels, "fgsm")
+        evaluate_model(model, to_float(data.images) * 255, data.labels, "fgsm", dataset="synthetic")
     with pytest.raises(ConfigError, match="labels must be"):
-        evaluate_model(model, to_float(data.images), data.labels[:3], "fgsm")
+        evaluate_model(model, to_float(data.images), data.labels[:3], "fgsm", dataset="synthetic")
     with pytest.raises(ConfigError, match="unknown attack"):
-        evaluate_model(model, to_float(data.images), data.labels, "bim")
+        evaluate_model(model, to_float(data.images), data.labels, "bim", dataset="synthetic")

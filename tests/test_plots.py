@@ -16,6 +16,7 @@ from enresnet.checkpoint import save_model
 from enresnet.cli import main
 from enresnet.data import ImageDataset
 from enresnet.errors import ConfigError
+from enresnet.evaluate import build_attack, make_plan
 from enresnet.evaluate.figures import adversarial_examples, one_per_class, predict, robust_accuracy_curve
 from enresnet.plots.adversarial import plot_adversarial_examples
 from enresnet.plots.pde_figure import plot_pde_solutions
@@ -97,47 +98,41 @@ def test_one_per_class_takes_first_of_each_class_then_fills():
     assert one_per_class(labels, 5).tolist() == [0, 1, 2, 3, 4]
 
 
-def test_adversarial_examples_attack_every_model_with_every_factory():
+def test_adversarial_examples_attack_every_model_with_the_plans_attacks():
     torch.manual_seed(0)
     models = {"plain": enresnet.create_model("resnet20", num_classes=10),
               "noisy": enresnet.create_model("en1_resnet20")}
     images, labels = torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
-    seen = []
-
-    def invert(model):
-        seen.append(model)
-        return lambda x, y: 1 - x
-
-    columns = adversarial_examples(models, images, labels, {"invert": invert, "same": lambda m: lambda x, y: x})
-    assert list(columns) == ["plain, invert", "plain, same", "noisy, invert", "noisy, same"]
-    assert seen == [models["plain"], models["noisy"]]
-    adv, predicted = columns["plain, invert"]
-    torch.testing.assert_close(adv, 1 - images)
-    assert torch.equal(predicted, predict(models["plain"], 1 - images))  # no noise: deterministic
-    assert columns["noisy, same"][1].shape == (4,)
+    plan = make_plan("synthetic", attacks="fgsm,ifgsm2", eot=2)
+    columns = adversarial_examples(models, images, labels, {"FGSM": "fgsm", "IFGSM^2": "ifgsm2"}, plan)
+    assert list(columns) == ["plain, FGSM", "plain, IFGSM^2", "noisy, FGSM", "noisy, IFGSM^2"]
+    adv, predicted = columns["plain, FGSM"]
+    torch.manual_seed(1)
+    expected = build_attack("fgsm", models["plain"], plan.settings, False)(images, labels)
+    torch.testing.assert_close(adv, expected)
+    assert (adv - images).abs().max() <= plan.settings.eps + 1e-6
+    assert torch.equal(predicted, predict(models["plain"], adv))  # no noise: deterministic
+    assert columns["noisy, IFGSM^2"][1].shape == (4,)
 
 
 class BrightnessClassifier(nn.Module):
-    """Class 1 if the first pixel is bright, else class 0."""
+    """Class 1 if the mean of the first row of pixels is bright, else class 0 (differentiable enough for FGSM)."""
 
     def forward(self, x):
-        bright = (x[:, 0, 0, 0] > 0.5).long()
-        return nn.functional.one_hot(bright, 2).float()
+        score = (x[:, 0, 0, :].mean(dim=1) - 0.5) * 50
+        return torch.stack([-score, score], dim=1)
 
 
 def test_robust_accuracy_curve_counts_what_the_attack_flips():
-    pixels = torch.tensor([0, 255, 10, 250, 200], dtype=torch.uint8).view(5, 1, 1, 1)
-    data = ImageDataset(pixels, torch.tensor([0, 1, 0, 1, 0]), num_classes=2)  # last one misclassified
-    asked = []
-
-    def flip_from_4(model, eps):
-        asked.append(eps)
-        return lambda x, y: 1 - x if eps >= 4 / 255 else x
-
-    curve = robust_accuracy_curve(BrightnessClassifier(), data, [0, 2 / 255, 4 / 255], flip_from_4, batch_size=2)
-    assert [(p.eps, p.accuracy) for p in curve] == [(0.0, 0.8), (2 / 255, 0.8), (4 / 255, 0.2)]
+    levels = torch.tensor([0, 255, 124, 131, 200], dtype=torch.uint8)  # the last one is misclassified
+    pixels = levels.view(5, 1, 1, 1).expand(5, 1, 8, 8).contiguous()
+    data = ImageDataset(pixels, torch.tensor([0, 1, 0, 1, 0]), num_classes=2, name="synthetic")
+    plan = make_plan("synthetic", attacks=[], repeats=1, batch_size=2, bf16=False)
+    curve = robust_accuracy_curve(BrightnessClassifier(), data, plan, [0, 2 / 255, 8 / 255], steps=1,
+                                  alpha_fraction=1.0)
+    # eps 2/255 cannot cross 0.5 from 124/255 or 131/255 (4 grey levels away); 8/255 flips both
+    assert [(p.eps, p.accuracy) for p in curve] == [(0.0, 0.8), (2 / 255, 0.8), (8 / 255, 0.4)]
     assert all(p.low < p.accuracy < p.high for p in curve)  # 5 images: wide Wilson intervals
-    assert asked == [2 / 255, 4 / 255]  # eps = 0 is the clean accuracy, no attack built
 
 
 def test_eps_figure(tmp_path):

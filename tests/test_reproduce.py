@@ -22,8 +22,8 @@ def micro_scale():
         "validation": {"limit": 16, "attack_steps": 1},
     }
     return replace(tiny, name="micro", overrides=overrides, test_limit=4, transfer_limit=4, autoattack_limit=2,
-                   autoattack_iterations={"n_iter": 1, "eot_iter": 1, "n_queries": 2}, sanity_limit=2,
-                   sanity_steps=1, sanity_eot=(1, 2), eps_limit=4, eps_steps=1, repeats=2, examples=2)
+                   autoattack_iterations={"autoattack_iterations": 1, "autoattack_eot": 1, "autoattack_queries": 2},
+                   sanity_limit=2, sanity_steps=1, sanity_eot=(1, 2), eps_limit=4, eps_steps=1, repeats=2, examples=2)
 
 
 def first_table(markdown: str) -> list[str]:

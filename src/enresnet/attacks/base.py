@@ -118,11 +118,15 @@ class Attack:
         """
         images = images.detach().clone()
         labels = labels.detach()
-        if self.stochastic is None and self.eot_samples > 1:  # with one draw it does not matter
-            self.stochastic = is_stochastic(self.model, images)
+        self.decide_randomness(images)
         with model_mode(self.model, self.model_mode), torch.enable_grad():
             adv = self.forward(images, labels)
         return self.project(adv.detach(), images)
+
+    def decide_randomness(self, images: torch.Tensor) -> None:
+        """Measure :attr:`stochastic` on ``images`` if it is not known and matters (``eot_samples > 1``)."""
+        if self.stochastic is None and self.eot_samples > 1:
+            self.stochastic = is_stochastic(self.model, images.detach())
 
     @property
     def draws(self) -> int:
@@ -158,6 +162,7 @@ class Attack:
              per_chunk: Callable[[int], float]) -> tuple[torch.Tensor, torch.Tensor]:
         """The folded EOT pass of :meth:`eot_gradient`; each chunk of n replicas' loss weighted by ``per_chunk(n)``."""
         x = x.detach()
+        self.decide_randomness(x)
         grad = torch.zeros_like(x)
         parts = []
         for n in self._replica_chunks():
@@ -177,6 +182,7 @@ class Attack:
     @torch.no_grad()
     def mean_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits averaged over :attr:`draws` noise draws (batched like :meth:`input_grad`)."""
+        self.decide_randomness(x)
         total = torch.zeros(())
         for n in self._replica_chunks():
             total = total + self.model(x.repeat(n, *([1] * (x.dim() - 1)))).view(n, x.shape[0], -1).sum(0)

@@ -73,10 +73,10 @@ class AutoAttack(Attack):
             raise ValueError("AutoAttack 'standard' judges a stochastic model from one forward pass; use 'rand'")
         return version
 
-    def perturb(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.stochastic is None:  # AutoAttack's version depends on it even with one EOT draw
-            self.stochastic = is_stochastic(self.model, images)
-        return super().perturb(images, labels)
+    def decide_randomness(self, images: torch.Tensor) -> None:
+        """AutoAttack's version depends on the randomness even with one EOT draw: always measured."""
+        if self.stochastic is None:
+            self.stochastic = is_stochastic(self.model, images.detach())
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.version() == "rand":
