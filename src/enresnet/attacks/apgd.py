@@ -17,6 +17,8 @@ one draw, and this is plain APGD.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -115,17 +117,18 @@ class APGD(Attack):
         wrong = logits.mean(0).argmax(1) != labels
         return grad, loss, wrong
 
-    def single_run(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def single_run(self, images: torch.Tensor, labels: torch.Tensor,
+                   on_step: Callable[[], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Run once from a random start. Returns a pair: the highest-loss iterate, and
         the last iterate at which the image was misclassified.
 
         For an image that was never misclassified, the second tensor holds its
-        highest-loss iterate too.
+        highest-loss iterate too. ``on_step()`` is called after each iteration (progress).
         """
-        best, adv, _, _ = self._run(images, labels)
+        best, adv, _, _ = self._run(images, labels, on_step)
         return best, adv
 
-    def _run(self, images: torch.Tensor, labels: torch.Tensor
+    def _run(self, images: torch.Tensor, labels: torch.Tensor, on_step: Callable[[], None] | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`single_run`, plus each image's best loss and whether it was ever misclassified.
 
@@ -169,6 +172,8 @@ class APGD(Attack):
             last_loss = loss
 
             since_check += 1
+            if on_step is not None:
+                on_step()
             if since_check == interval:
                 oscillating = increases <= interval * self.rho  # condition 1
                 stalled = ~reduced_at_check & (best_at_check >= loss_best)  # condition 2

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..attacks import APGD, Attack
 from ..errors import ConfigError
@@ -52,8 +53,10 @@ class AutoAttack(Attack):
         n_queries: int = 5000,
         eot_batch: int | None = None,
         stochastic: bool | None = None,
+        progress: bool = False,
     ) -> None:
         super().__init__(model, eps, eot_samples=eot_iter, eot_batch=eot_batch, stochastic=stochastic)
+        self._progress = progress  # private: not part of the attack's fingerprint
         if version not in (None, *VERSIONS):
             raise ValueError(f"AutoAttack version must be one of {VERSIONS}, got {version!r}")
         for name, value in (("check_draws", check_draws), ("n_iter", n_iter), ("eot_iter", eot_iter),
@@ -108,19 +111,23 @@ class AutoAttack(Attack):
     def _run_rand(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         best = images.clone()
         best_acc = self._accuracy(images, labels)
+        bar = tqdm(total=len(RAND_LOSSES) * self.n_iter, desc=f"AutoAttack rand ({images.shape[0]} images)",
+                   unit="it", leave=False, disable=not self._progress)
         for loss in RAND_LOSSES:
             index = (best_acc > 0).nonzero().flatten()
+            bar.set_postfix(attack=f"APGD-{loss.upper()}", robust=int(index.numel()), refresh=False)
             if index.numel() == 0:
                 break
             apgd = APGD(self.model, eps=self.eps, loss=loss, steps=self.n_iter, eot_samples=self.eot_samples,
                         eot_batch=self.eot_batch, stochastic=True)
             apgd.bf16 = self.bf16
             x, y = images[index], labels[index]
-            for candidate in apgd.single_run(x, y):
+            for candidate in apgd.single_run(x, y, on_step=bar.update):
                 acc = self._accuracy(candidate, y)
                 better = acc < best_acc[index]
                 best[index[better]] = candidate[better].detach()
                 best_acc[index[better]] = acc[better]
+        bar.close()
         return best
 
 

@@ -22,10 +22,11 @@ over them), whatever it is built from.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ class EvaluationPlan:
     sanity_eot: tuple[int, ...] = (1, 5, 20)
     stochastic: bool | None = None
     """What the caller declares; None: measured. A declared-deterministic model that varies is stochastic."""
+    channels_last: bool = True
+    """Run the models in NHWC layout during the evaluation (oneDNN's and cuDNN's faster convolutions, the
+    training default too; the same function, fp rounding aside); restored afterwards."""
 
     def limit(self, name: str, n: int) -> int:
         """Images attack ``name`` runs on, of ``n``."""
@@ -186,6 +190,7 @@ def make_plan(
     sanity_steps: int = 10,
     sanity_eot: Sequence[int] = (1, 5, 20),
     stochastic: bool | None = None,
+    channels_last: bool = True,
 ) -> EvaluationPlan:
     """An :class:`EvaluationPlan`, every argument checked (a ConfigError names it and what it may be).
 
@@ -212,6 +217,7 @@ def make_plan(
            "an integer in [0, 2^63)", seed)
     _check("bf16", bf16 in (None, True, False), "None (by device), True or False", bf16)
     _check("stochastic", stochastic in (None, True, False), "None (measured), True or False", stochastic)
+    _check("channels_last", channels_last in (True, False), "True or False", channels_last)
     _count("autoattack_iterations", autoattack_iterations, high=10_000)
     _count("autoattack_eot", autoattack_eot)
     _count("autoattack_queries", autoattack_queries, high=100_000)
@@ -232,7 +238,7 @@ def make_plan(
                               check_draws=check_draws, bf16=fast, autoattack_iterations=autoattack_iterations,
                               autoattack_eot=autoattack_eot, autoattack_queries=autoattack_queries)
     return EvaluationPlan(name, budget, names, settings, RunSettings(batch_size, repeats, seed), tuple(limit_items),
-                          sanity_size, sanity_steps, tuple(sanity_eot), stochastic)
+                          sanity_size, sanity_steps, tuple(sanity_eot), stochastic, channels_last)
 
 
 def with_budget(plan: EvaluationPlan, eps: float, alpha: float) -> EvaluationPlan:
@@ -290,6 +296,22 @@ class EvaluationResult:
         return self.markdown()
 
 
+@contextlib.contextmanager
+def memory_layout(channels_last: bool, *models: nn.Module | None) -> Iterator[None]:
+    """Run ``models`` in NHWC layout (when ``channels_last``), restoring each one's layout afterwards."""
+    changed = []
+    for model in {id(m): m for m in models if m is not None}.values():
+        weights = [p for p in model.parameters() if p.dim() == 4]
+        if channels_last and weights and not weights[0].is_contiguous(memory_format=torch.channels_last):
+            model.to(memory_format=torch.channels_last)
+            changed.append(model)
+    try:
+        yield
+    finally:
+        for model in changed:
+            model.to(memory_format=torch.contiguous_format)
+
+
 def _log(message: str, progress: bool) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -317,7 +339,14 @@ def run_plan(
     _check("model", isinstance(model, nn.Module), "a torch.nn.Module", type(model).__name__)
     _check("oracle", oracle is None or isinstance(oracle, nn.Module), "None or a torch.nn.Module", oracle)
     _check("surrogate", surrogate is None or isinstance(surrogate, nn.Module), "None or a torch.nn.Module", surrogate)
-    out = Path(out_dir) if out_dir is not None else None
+    with memory_layout(plan.channels_last, model, oracle, surrogate):
+        return _run_plan(plan, model, data, oracle, surrogate, Path(out_dir) if out_dir is not None else None,
+                         progress, label, oracle_label)
+
+
+def _run_plan(plan: EvaluationPlan, model: nn.Module, data: ImageDataset, oracle: nn.Module | None,
+              surrogate: nn.Module | None, out: Path | None, progress: bool, label: str | None,
+              oracle_label: str | None) -> EvaluationResult:
     probe = to_float(data.images[:16])
     randomness = measure_randomness(model, probe, declared=plan.stochastic)
     source = oracle if oracle is not None else model
@@ -327,7 +356,7 @@ def run_plan(
                                      progress=progress)}
     started = time.perf_counter()
     for name in plan.attacks:
-        attack = build_attack(name, source, plan.settings, source_randomness.stochastic)
+        attack = build_attack(name, source, plan.settings, source_randomness.stochastic, progress)
         part = data if plan.limit(name, len(data)) == len(data) else data.subset(
             torch.arange(plan.limit(name, len(data)), device=data.images.device))
         results[name] = run_evaluation(name, model, attack, part, plan.run, out, stochastic=randomness.stochastic,

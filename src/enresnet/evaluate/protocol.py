@@ -121,18 +121,19 @@ def forward_backward_passes(name: str, settings: AttackSettings, stochastic: boo
     return int(match["steps"]) * eot
 
 
-def build_attack(name: str, model: nn.Module, settings: AttackSettings, stochastic: bool | None = None) -> Attack:
+def build_attack(name: str, model: nn.Module, settings: AttackSettings, stochastic: bool | None = None,
+                 progress: bool = False) -> Attack:
     """The attack ``name`` (canonical, from :func:`parse_attacks`) on ``model``; ``stochastic`` as measured
-    (None: the attack measures it on its first batch)."""
+    (None: the attack measures it on its first batch); ``progress``: AutoAttack shows its iterations."""
     match = _NAME.match(name)
     if match is None:
         raise ConfigError(f"unknown attack {name!r}; valid attacks: {', '.join(ATTACK_FORMS)}")
-    attack = _make(match, model, settings, stochastic)
+    attack = _make(match, model, settings, stochastic, progress)
     attack.bf16 = settings.bf16
     return attack
 
 
-def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool | None) -> Attack:
+def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool | None, progress: bool) -> Attack:
     kind = match["kind"]
     eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch, stochastic=stochastic)
     if kind == "fgsm":
@@ -144,7 +145,7 @@ def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool
 
         return AutoAttack(model, eps=s.eps, check_draws=s.check_draws, n_iter=s.autoattack_iterations,
                           eot_iter=s.autoattack_eot, n_queries=s.autoattack_queries, eot_batch=s.eot_batch,
-                          stochastic=stochastic)
+                          stochastic=stochastic, progress=progress)
     steps = int(match["steps"])
     if kind in ("apgd-ce", "apgd-dlr"):
         return APGD(model, eps=s.eps, loss=kind.removeprefix("apgd-"), steps=steps, **eot)
