@@ -2,7 +2,8 @@
 
 Ours is the attack ``enresnet evaluate`` builds for ``ifgsm20`` with EOT 5 (eps
 8/255, alpha 2/255, start at x), whose 5 draws go through the model as one batch,
-and whose gradients come from bf16 forward passes where bf16 is fast (``--amp``); the
+on the model in NHWC layout (as the evaluation plan runs it), and whose gradients
+come from bf16 forward passes where bf16 is fast (``--amp``); the
 baseline is ``torchattacks.EOTPGD(steps=20, eot_iter=5, random_start=False)``,
 the same attack with a Python loop of 5 forward/backward passes per step. Both
 run the model in eval mode; ours on the library's model (an En_n ResNet as one
@@ -13,6 +14,7 @@ sets ours' ``eot_batch`` (replicas per forward pass; default: all 5 at once).
 """
 
 import common
+import torch
 import torchattacks
 
 from enresnet.device import native_bf16
@@ -26,8 +28,9 @@ def attack_pair(name, args, device):
     """Ours and torchattacks on one model's weights (the baseline: an En_n ResNet as its member loop)."""
     model = create_model(name, num_classes=common.NUM_CLASSES).to(device).eval()
     reference = common.loop_model(model).eval()
+    model.to(memory_format=torch.channels_last)  # as enresnet evaluate runs it (EvaluationPlan.channels_last)
     bf16 = native_bf16(device) if args.amp == "auto" else args.amp == "bf16"
-    label = name + (" [bf16 gradients]" if bf16 else " [fp32]")
+    label = name + (" [bf16 gradients, NHWC]" if bf16 else " [fp32, NHWC]")
     if args.eot_batch is not None:
         label += f" (eot_batch={args.eot_batch})"
     settings = AttackSettings(eps=EPS, alpha=ALPHA, eot=DRAWS, eot_batch=args.eot_batch, bf16=bf16)

@@ -46,6 +46,7 @@ from typing import ClassVar
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from enresnet.device import native_bf16
 from enresnet.models import EnResNet
 
 Workload = Callable[[torch.Tensor, torch.Tensor], object]
@@ -270,4 +271,5 @@ def machine(device: str, threads: int) -> str:
         lscpu = subprocess.run(["lscpu"], check=False, capture_output=True, text=True).stdout
         model = re.search(r"^Model name:\s+(.+)$", lscpu, re.MULTILINE)
         what = f"CPU {model.group(1).strip() if model else platform.processor()}, {os.cpu_count()} cores"
+        what += ", bf16 instructions (AVX512-BF16/AMX): " + ("yes" if native_bf16(torch.device("cpu")) else "no")
     return f"{what}; {threads} torch threads; torch {torch.__version__}; Python {platform.python_version()}"

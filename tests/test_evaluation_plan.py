@@ -141,7 +141,7 @@ def test_api_and_reproduce_give_the_same_row(tmp_path):
     scale = replace(study.scale("tiny"), eot=2, repeats=2, batch_size=8, sanity_limit=0, test_limit=None)
     rep = Reproduction(replace(study, attacks=("fgsm", "ifgsm3"), autoattack=False), scale, tmp_path / "r",
                        progress=False)
-    ours = rep.whitebox_result("m", model, data, tmp_path / "r" / "eval")
+    ours = rep.whitebox_result("en1_resnet8", model, data, tmp_path / "r" / "eval")
     api = evaluate_model(model, to_float(data.images), data.labels, ["fgsm", "ifgsm3"], eot=2, repeats=2,
                          batch_size=8, sanity_size=0)
     assert ours.row().as_dict()["accuracy"] == api.row().as_dict()["accuracy"]
@@ -193,7 +193,7 @@ def test_any_randomized_model_is_evaluated_as_stochastic(wrap):
     result = evaluate_model(model, to_float(data.images), data.labels, "fgsm,ifgsm2", dataset="synthetic", eot=3,
                             repeats=3, sanity_size=0, batch_size=16)
     hook.remove()
-    assert result.randomness.stochastic and "Stochastic model" in " ".join(result.notes)
+    assert result.randomness.stochastic and f"{type(model).__name__} is stochastic" in " ".join(result.notes)
     assert build_attack("fgsm", model, result.plan.settings, result.randomness.stochastic).draws == 3
     assert sizes.count(48) == 1 + 2  # EOT: 3 draws x 16 images in one pass, for FGSM's and IFGSM^2's gradients
     # 16-image passes: 4 probes (randomness measured once per evaluation), 3 predictions per column
@@ -206,7 +206,7 @@ def test_a_plain_resnet_is_deterministic_and_a_declared_deterministic_model_that
     images = to_float(data.images)
     plain = evaluate_model(enresnet.create_model("resnet8").eval(), images, data.labels, "fgsm", dataset="synthetic",
                            sanity_size=0)
-    assert not plain.randomness.stochastic and "Deterministic model" in " ".join(plain.notes)
+    assert not plain.randomness.stochastic and "resnet8 is deterministic" in " ".join(plain.notes)
     assert all(stats.repeats == 5 and stats.std == 0 for stats in plain.results.values())
     noisy = GaussianInput(enresnet.create_model("resnet8")).eval()
     declared = evaluate_model(noisy, images, data.labels, "fgsm", dataset="synthetic", sanity_size=0,

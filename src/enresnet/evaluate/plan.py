@@ -101,18 +101,19 @@ class EvaluationPlan:
         return min(n, MAX_SANITY_IMAGES, self.attack_passes(n, stochastic) // per_image)
 
     def notes(self, n: int, randomness: Randomness, sanity_images: int,
-              oracle: tuple[str, Randomness] | None = None) -> list[str]:
-        """The table's notes, generated from the plan and what was measured (never written at an entry point)."""
+              oracle: tuple[str, Randomness] | None = None, label: str = "The model") -> list[str]:
+        """The table's notes, generated from the plan and what was measured (never written at an entry point);
+        what differs between the models of a table (randomness, sanity size) is named by their ``label``."""
         s, r = self.settings, self.run
         notes = [f"{n} {self.dataset} images; {self.budget.note}."]
         notes += [f"{display_name(a)} on the first {self.limit(a, n)} images." for a, _ in self.limits
                   if a in self.attacks and self.limit(a, n) < n]
         if randomness.stochastic:
-            notes.append(f"Stochastic model ({randomness.note}): each image predicted {r.repeats} times, mean ± std "
-                         "over the draws (worst: right in all draws)"
+            notes.append(f"{label} is stochastic ({randomness.note}): each image predicted {r.repeats} times, "
+                         "mean ± std over the draws (worst: right in all draws)"
                          + (f"; attack gradients averaged over {s.eot} draws (EOT)." if oracle is None else "."))
         else:
-            notes.append(f"Deterministic model ({randomness.note}): one prediction per image"
+            notes.append(f"{label} is deterministic ({randomness.note}): one prediction per image"
                          + ("; no EOT." if oracle is None else "."))
         if oracle is not None:
             label, source = oracle
@@ -130,8 +131,8 @@ class EvaluationPlan:
         notes.append("Attack gradients from bf16 forward passes, every prediction in fp32." if s.bf16
                      else "Attacks and predictions in fp32.")
         if oracle is None:
-            notes.append(f"Sanity checks on the first {sanity_images} images." if sanity_images
-                         else "Sanity checks skipped.")
+            notes.append(f"Sanity checks of {label} on the first {sanity_images} images." if sanity_images
+                         else f"Sanity checks of {label} skipped.")
         return notes
 
     def as_dict(self) -> dict[str, Any]:
@@ -377,6 +378,6 @@ def _run_plan(plan: EvaluationPlan, model: nn.Module, data: ImageDataset, oracle
                                 stochastic=randomness.stochastic)
             sanity = suite.run(progress=progress)
     oracle_info = None if oracle is None else (oracle_label or model_label(oracle), source_randomness)
-    notes = plan.notes(len(data), randomness, size, oracle_info)
+    notes = plan.notes(len(data), randomness, size, oracle_info, label)
     return EvaluationResult(label, plan, results, randomness, sanity, notes,
                             oracle=None if oracle_info is None else oracle_info[0])
