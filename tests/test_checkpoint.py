@@ -1,17 +1,20 @@
 """Checkpoints: integrity over tensors and metadata, plain state-dict keys, old format, atomic writes."""
 
+import errno
 import hashlib
 import json
 import os
+import stat
+from pathlib import Path
 
 import pytest
 import safetensors.torch
 import torch
 
 import enresnet
-from enresnet.atomic import atomic_write_text, remove_stale_temporaries
+from enresnet.atomic import BOOT, HOST, atomic_write_text, remove_stale_temporaries, temporary_path
 from enresnet.checkpoint import load_model, read_checkpoint, read_metadata, save_checkpoint, save_model
-from enresnet.errors import CheckpointError
+from enresnet.errors import CheckpointError, DiskFullError
 
 
 def _edit_header(path, old: str, new: str, in_metadata: bool = True) -> None:
@@ -87,7 +90,10 @@ def test_malformed_metadata_is_refused(tmp_path, meta, match):
     (None, "no model spec"),
     (["resnet8"], "no model spec"),
     ({"name": "nonsense_net"}, "cannot build"),
-    ({"name": "resnet8", "colour": 3}, "cannot build"),
+    ({"name": "resnet8", "colour": 3}, "cannot build .*unknown keys 'colour'"),
+    ({"name": "en2_resnet8", "members": 5}, "cannot build .*unknown keys 'members'"),  # was silently overridden
+    ({"integrate": [{"name": "resnet8"}], "weights": [1.0], "colour": 3}, "unknown keys 'colour'; allowed: integrate"),
+    ({"integrate": [["resnet8"]]}, "'integrate' must be a non-empty list of model specs"),
 ])
 def test_unbuildable_model_spec_is_refused(tmp_path, spec, match):
     path = save_checkpoint(tmp_path / "m", {"w": torch.zeros(2)}, {"model": spec})
@@ -106,11 +112,69 @@ def test_outputs_follow_the_umask(tmp_path):
     assert (tmp_path / "t.txt").stat().st_mode & 0o777 == 0o644
 
 
-def test_stale_temporaries_are_removed(tmp_path):
-    (tmp_path / "sub").mkdir()
-    stale = [tmp_path / ".last.safetensors.abcd1234.tmp", tmp_path / "sub" / ".metrics.jsonl.0123456789abcdef.tmp"]
-    keep = [tmp_path / "notes.tmp", tmp_path / "last.safetensors"]
+def _temporary(folder, name, pid, host=HOST, boot=BOOT):
+    """The temporary file a writer ``pid`` of ``host`` in ``boot`` makes for ``folder/name``."""
+    return folder / f".{name}.{pid}-{host}-{boot}-0123456789abcdef.tmp"
+
+
+def test_stale_temporaries_are_those_of_gone_writers_in_the_folder_only(tmp_path):
+    """Issue 20: removing stale temporaries deleted another process's temporary in a sub-folder."""
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
+    other = "f" * 8 if HOST != "f" * 8 else "e" * 8
+    (tmp_path / "eval").mkdir()
+    stale = [tmp_path / ".last.safetensors.abcd1234.tmp",  # an older version's name: no writer named
+             _temporary(tmp_path, "metrics.jsonl", gone),
+             _temporary(tmp_path, "best.safetensors", os.getpid(), boot=other)]  # a writer of an earlier boot
+    keep = [tmp_path / "notes.tmp", tmp_path / "last.safetensors",
+            temporary_path(tmp_path / "config.toml"),  # a live writer (this process)
+            _temporary(tmp_path, "run.json", gone, host=other),  # another host's writer may be alive
+            tmp_path / "eval" / ".whitebox.json.0123456789abcdef.tmp", _temporary(tmp_path / "eval", "x", gone)]
     for path in stale + keep:
         path.write_text("x")
     assert sorted(remove_stale_temporaries(tmp_path)) == sorted(stale)
     assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)
+
+
+def _full_after(budget, monkeypatch):
+    """``os.write`` on a disk with ``budget`` bytes free: a short write, then ENOSPC."""
+    real, left = os.write, [budget]
+
+    def write(fd, data):
+        if left[0] == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = real(fd, bytes(data[: left[0]]))
+        left[0] -= n
+        return n
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_a_full_disk_keeps_the_previous_file(tmp_path, monkeypatch):
+    model = enresnet.create_model("en1_resnet8")
+    path = save_model(tmp_path / "run" / "best", model, epoch=1)
+    before = path.read_bytes()
+    _full_after(1000, monkeypatch)
+    with pytest.raises(DiskFullError, match=rf"^{tmp_path / 'run'}: no space left on device: writing best.safetensors "
+                                            rf"needs about {len(before) / 1e3:.1f} kB \(.* free\); free some space"):
+        save_model(tmp_path / "run" / "best", model, epoch=2)
+    assert path.read_bytes() == before and read_metadata(path)["epoch"] == 1
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best.safetensors"]  # no temporary left
+
+
+def test_the_folder_is_fsynced_after_the_rename_unless_it_refuses(tmp_path, monkeypatch):
+    real, synced = os.fsync, []
+
+    def fsync(fd):
+        renamed = (tmp_path / "a.txt").is_file() and (tmp_path / "a.txt").read_text() == text
+        synced.append((stat.S_ISDIR(os.fstat(fd).st_mode), renamed))
+        if synced[-1][0] and refuse:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    for refuse in (False, True):
+        synced.clear()
+        text = f"refuse={refuse}"
+        atomic_write_text(tmp_path / "a.txt", text)
+        assert synced == [(False, False), (True, True)]  # the file before its rename, then the folder after it
+        assert (tmp_path / "a.txt").read_text() == text

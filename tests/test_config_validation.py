@@ -1,9 +1,11 @@
 """Every config key is checked up front: the error names the key and what to set, before any work."""
 
+import time
+
 import pytest
 
 from enresnet.cli import main
-from enresnet.config import load_config
+from enresnet.config import load_config, pixel_value
 from enresnet.errors import ConfigError
 from enresnet.train import train
 
@@ -40,6 +42,9 @@ def _load(tmp_path, text: str):
     ("[attack]\neps = 1.5\n", r"attack.eps\) must be in \[0, 1\]"),
     ("[attack]\neps = 1e30\n", r"attack.eps\) must be in \[0, 1\]"),
     ("[attack]\nalpha = 2.0\n", r"attack.alpha\) must be in \(0, 1\]"),
+    ('[attack]\neps = "1e400"\n', r"attack.eps\) must be a number or a fraction like \"8/255\", got '1e400'"),
+    ('[attack]\nalpha = "1e-99999999"\n', r"attack.alpha\) must be a number or a fraction"),
+    (f'[attack]\neps = "{"9" * 100000}/255"\n', r"attack.eps\) must be .*got '9999.*\.\.\. \(100006 characters\)"),
     ("[attack]\nsteps = 1000000000\n", r"attack.steps\) must be in \[1, 1000\]"),
     ("[validation]\nattack_steps = 5000\n", r"validation.attack_steps\) must be in \[0, 1000\]"),
     ("[data]\npadding = 1000000\n", r"data.padding \(1000000\) must be at most the image size \(32\)"),
@@ -83,3 +88,41 @@ def test_config_from_the_cli_with_a_large_seed_validates(tmp_path, capsys):
     cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
     assert main(["train", str(cfg), "--set", "train.seed=2**70", "--out", str(tmp_path / "r")]) == 2
     assert "train.seed) must be an integer" in capsys.readouterr().err
+
+
+HUGE = ["1e400", "-1e400", "1e10000000", "1e-10000000", "9" * 100000, "1/" + "9" * 100000, "1e999", "1/0", "nan",
+        "inf", "0x1p3", "1_000", ""]
+
+
+@pytest.mark.parametrize("text", HUGE)
+def test_pixel_values_are_bounded_before_arithmetic(text):
+    """Issue 20: ``pixel_value("1e10000000")`` computed for minutes and ``"1e400"`` raised OverflowError; every
+    such text is now a ConfigError at once."""
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="is not a finite number or a fraction like \"8/255\" of at most 32"):
+        pixel_value(text)
+    assert time.perf_counter() - start < 0.1
+
+
+def test_pixel_values_keep_their_exact_values():
+    assert pixel_value("8/255") == 8 / 255 and pixel_value(" 8 / 255 ") == 8 / 255
+    assert pixel_value("0.1") == 0.1 and pixel_value("1e-3") == 0.001 and pixel_value(".5") == 0.5
+    assert pixel_value("1e-400") == 0.0 and pixel_value("-2/255") == -2 / 255
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "ckpt", "--eps", "1e400"], ["evaluate", "ckpt", "--alpha", "1e9999999"],
+                                  ["plot", "eps-curve", "ckpt", "--eps", "0,1e400"]])
+def test_huge_numbers_on_the_command_line(argv, capsys):
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and f"argument {argv[-2]}: " in err and "Traceback" not in err
+    assert time.perf_counter() - start < 5  # the parser, not a computation
+
+
+def test_an_override_of_too_many_digits(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.toml", tiny_config(train={"epochs": 1}))
+    assert main(["train", str(cfg), "--set", f"train.seed={'9' * 5000}", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--set train.seed: the value has 5000 characters" in err and not (tmp_path / "r").exists()

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from enresnet.checkpoint import save_model
+from enresnet.cli import main
 from enresnet.data import (
+    DEFAULT_DATA_DIR,
     DatasetError,
     fashion_mnist,
     iterate_batches,
@@ -25,6 +28,7 @@ from enresnet.data.cifar import CIFAR10, CIFAR100
 from enresnet.data.dataset import epoch_permutation, step_generator
 from enresnet.data.fashion_mnist import SYSTEM_DIR
 from enresnet.errors import ConfigError
+from enresnet.models import create_model
 
 
 def _pickle_bytes(obj) -> bytes:
@@ -267,11 +271,45 @@ def test_missing_fashion_mnist_data_dir_is_an_error_offline(tmp_path, monkeypatc
 
 
 @pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
-def test_missing_fashion_mnist_data_dir_falls_back_to_the_system_copy(tmp_path, capsys):
+def test_missing_fashion_mnist_data_dir_falls_back_to_the_system_copy(tmp_path, capsys, monkeypatch):
     """A config's default data_dir that does not exist (``enresnet reproduce fmnist`` on a fresh machine)
     reads the system copy, saying so, instead of failing."""
-    data = load_fashion_mnist(tmp_path / "data", train=False, download=False)
+    monkeypatch.chdir(tmp_path)
+    data = load_fashion_mnist(DEFAULT_DATA_DIR, train=False, download=False)
     assert len(data) == 10000 and "reading Fashion-MNIST from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_a_chosen_fashion_mnist_data_dir_is_honoured(tmp_path, exists):
+    """A data dir the user chose never falls back to the system copy (issue 20: ``--data-dir /nonexistent`` was
+    ignored): without the files there the error names it, whether or not the system copy is installed."""
+    chosen = tmp_path / "chosen"
+    if exists:
+        chosen.mkdir()
+    shown = "chosen" + ("" if exists else r" \(which does not exist\)")
+    with pytest.raises(DatasetError, match=rf"not found in the data directory .*{shown}\. Pass the folder"):
+        load_dataset("fashion_mnist", chosen, train=False, download=False)
+
+
+def test_evaluate_with_a_missing_fashion_mnist_data_dir_fails_naming_it(tmp_path, capsys, monkeypatch):
+    """``enresnet evaluate --dataset fashion_mnist --data-dir MISSING`` (download on, offline) exits 2 naming
+    the folder instead of reading the system copy; the folder the download created is removed."""
+    monkeypatch.setattr(fashion_mnist, "BASE_URL", (tmp_path / "offline").as_uri() + "/")
+    path = save_model(tmp_path / "ckpt", create_model("resnet8", in_channels=1))
+    code = main(["evaluate", str(path), "--dataset", "fashion_mnist", "--data-dir", str(tmp_path / "missing"),
+                 "--attacks", "fgsm", "--out", str(tmp_path / "eval"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"place the file t10k-images-idx3-ubyte.gz in {tmp_path / 'missing'}" in err
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("data_dir", ["elsewhere", "/usr/share/datasets/fashion-mnist"])
+def test_a_data_dir_cannot_apply_to_synthetic_data(data_dir):
+    with pytest.raises(ConfigError, match=f"data directory \\({data_dir}\\) cannot apply to the synthetic"):
+        load_dataset("synthetic", data_dir, train=False, num_samples=4)
+    for default in (None, DEFAULT_DATA_DIR, "./data"):  # what configs and checkpoints name when none was chosen
+        assert len(load_dataset("synthetic", default, train=False, num_samples=4)) == 4
 
 
 @pytest.mark.parametrize("name, options, match", [

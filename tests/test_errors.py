@@ -1,13 +1,19 @@
 """Bad input gives one clear line naming the problem and the fix, never a traceback."""
 
+import errno
 import json
 import math
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
 import enresnet
-from enresnet.checkpoint import load_model, save_model
+from enresnet.checkpoint import load_model, read_metadata, save_model
 from enresnet.cli import main
 from enresnet.errors import CheckpointError, TrainingDivergedError
 from enresnet.train import Trainer
@@ -166,3 +172,115 @@ def test_cli_values_and_outputs_checked_before_work(tmp_path, capsys, argv):
     out = tmp_path / "file" / "x" if argv[0] == "plot" else tmp_path / "out"
     err = _cli_error(capsys, [*argv, "--out", str(out)])
     assert "--seed" in err or "--grid" in err or "cannot be created" in err
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """``full_disk(folder, name)``: from now on every write into ``folder`` (only to ``name``'s temporary file, when
+    given) fails with ENOSPC, as on a full disk; ``full_disk(None)`` frees the space."""
+    real_write, real_pwrite = os.write, os.pwrite
+    state = {"folder": None, "name": None}
+
+    def refused(fd):
+        if state["folder"] is None:
+            return False
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        return path.parent == state["folder"] and (state["name"] is None or path.name.startswith(f".{state['name']}."))
+
+    def write(fd, data):
+        if refused(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    def pwrite(fd, data, offset):
+        if refused(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    return lambda folder, name=None: state.update(folder=folder, name=name)
+
+
+def test_a_full_disk_is_one_clear_error_and_the_run_resumes_once_space_is_back(tmp_path, capsys, full_disk):
+    """Issue 20: ``enresnet train`` on a full disk stopped with an OSError traceback (also on its first checkpoint
+    and on --resume while still full). Each is one error naming the folder and the size of the write, exit 2;
+    nothing is lost, and the same command (with --resume once a checkpoint exists) continues."""
+    run = tmp_path / "run"
+    one, two = (write_config(tmp_path / f"{n}.toml", tiny_config(train={"epochs": n})) for n in (1, 2))
+    train = ["train", str(one), "--out", str(run), "--quiet"]
+    resume = ["train", str(two), "--out", str(run), "--quiet", "--resume"]
+
+    full_disk(run)  # full from the start
+    err = _cli_error(capsys, train)
+    assert err.startswith(f"error: {run}: no space left on device: writing its lock file .enresnet.lock needs ")
+    assert not run.exists()  # the folder it created is removed
+
+    full_disk(run, "last.safetensors")  # full at the first `last` checkpoint
+    err = _cli_error(capsys, train)
+    assert f"{run}: no space left on device: writing last.safetensors needs about " in err
+    assert err.rstrip().endswith("no checkpoint was written yet: run the same command again to start the run")
+    assert sorted(p.name for p in run.iterdir()) == ["best.safetensors", "config.json", "config.toml",
+                                                     "metrics.jsonl", "run.json"]
+    run_id = json.loads((run / "run.json").read_text())["run_id"]
+    full_disk(None)
+    assert main(train) == 0  # as the advice says; the restarted run keeps its id
+    assert read_metadata(run / "last")["run_id"] == run_id and read_metadata(run / "last")["epoch"] == 1
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+
+    full_disk(run)  # --resume while still full
+    err = _cli_error(capsys, resume)
+    assert err.startswith(f"error: {run}: no space left on device: writing its lock file")
+    full_disk(run, "last.safetensors")  # full at the next checkpoint
+    err = _cli_error(capsys, resume)
+    assert f"{run}: no space left on device: writing last.safetensors needs about " in err
+    assert err.rstrip().endswith("the last checkpoint is kept: run the same command again to continue")
+    assert (run / "last.safetensors").read_bytes() == before["last.safetensors"]  # the previous checkpoint intact
+    assert not list(run.glob(".*.tmp"))
+    full_disk(None)
+    assert main(resume) == 0
+    assert read_metadata(run / "last")["epoch"] == 2 and len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A tmpfs of 8 MB mounted for the test (root only; skipped where mounting is not allowed)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_tmpfs(tmp_path, capsys, small_filesystem):
+    """The same on a real filesystem filled up: the write that does not fit fails cleanly, the run resumes."""
+    run = small_filesystem / "run"
+    one, two = (write_config(tmp_path / f"{n}.toml", tiny_config(train={"epochs": n})) for n in (1, 2))
+    assert main(["train", str(one), "--out", str(run), "--quiet"]) == 0
+    last = (run / "last.safetensors").read_bytes()
+    filler = small_filesystem / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(small_filesystem).free - 64 * 1024))  # 64 kB left
+    resume = ["train", str(two), "--out", str(run), "--quiet", "--resume"]
+    err = _cli_error(capsys, resume)
+    assert re.search(rf"error: {run}: no space left on device: writing (best|last)\.safetensors needs about "
+                     rf"[\d.]+ [kM]B \([\d.]+ kB free\)", err), err
+    assert (run / "last.safetensors").read_bytes() == last and not list(run.glob(".*.tmp"))
+    filler.unlink()
+    assert main(resume) == 0 and read_metadata(run / "last")["epoch"] == 2
+
+
+def test_a_raw_full_disk_error_of_any_command_is_one_line(tmp_path, capsys, monkeypatch):
+    """A write not made through enresnet.atomic (e.g. an evaluation log's append) that meets a full quota."""
+    import enresnet.cli.models as models_command
+
+    def full(args):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), str(tmp_path / "out" / "log.jsonl"))
+
+    monkeypatch.setattr(models_command, "run", full)
+    err = _cli_error(capsys, ["models"])
+    assert err.startswith(f"error: {tmp_path / 'out'}: disk quota exceeded: writing the output needs more space")
+    assert err.rstrip().endswith("nothing was written")

@@ -6,9 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from enresnet.atomic import BOOT, HOST
 from enresnet.checkpoint import load_model, read_metadata
 from enresnet.cli import main
 from enresnet.errors import ConfigError, LockedError
@@ -18,13 +20,14 @@ from enresnet.train.run_dir import RunDir
 from helpers import tiny_config, write_config
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-HOLD = "import sys, time; from enresnet.locking import run_lock\nwith run_lock(sys.argv[1], 'evaluate'):\n" \
+HOLD = "import sys, time; from enresnet.locking import run_lock\nwith run_lock(sys.argv[1], sys.argv[2]):\n" \
        "    print('held', flush=True); time.sleep(60)\n"
 
 
-def _holder(folder):
-    """A process holding the lock of ``folder`` (started and holding when this returns)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True, env=ENV)
+def _holder(folder, purpose="evaluate"):
+    """A process holding the lock of ``folder`` for ``purpose`` (started and holding when this returns)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder), purpose], stdout=subprocess.PIPE, text=True,
+                            env=ENV)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -115,7 +118,7 @@ def test_two_concurrent_train_runs_on_one_out(tmp_path):
     assert read_metadata(run / "last")["epoch"] == 20
     assert load_model(run / "best").spec["name"] == "en1_resnet8"
     assert sorted(p.name for p in run.iterdir()) == [
-        "best.safetensors", "config.json", "config.toml", "last.safetensors", "metrics.jsonl"]
+        "best.safetensors", "config.json", "config.toml", "last.safetensors", "metrics.jsonl", "run.json"]
 
 
 def test_evaluate_refuses_an_output_folder_in_use(tmp_path, capsys):
@@ -138,3 +141,46 @@ def test_evaluate_refuses_an_output_folder_in_use(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and f"in use by evaluate process {proc.pid}" in err
     assert not list((tmp_path / "eval").glob("*/*.jsonl"))  # nothing computed, no log doubled
+
+
+def _temporary(folder, name, pid):
+    """The temporary file the writer ``pid`` (on this host, in this boot) makes for ``folder/name``."""
+    return folder / f".{name}.{pid}-{HOST}-{BOOT}-0123456789abcdef.tmp"
+
+
+def test_a_lock_leaves_live_writers_and_sub_folders_alone(tmp_path):
+    """Issue 20: taking the lock of RUN deleted ``RUN/eval/.whitebox.json.<hex>.tmp`` while another process held
+    the lock of RUN/eval. Only the temporaries of RUN itself whose writer is gone are removed."""
+    run = tmp_path / "run"
+    proc = _holder(run / "eval")
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
+    try:
+        live = [_temporary(run / "eval", "whitebox.json", proc.pid), run / "eval" / ".whitebox.json.0123abcd.tmp",
+                _temporary(run, "pde.json", proc.pid)]  # a live writer in RUN itself, e.g. an unlocked command
+        dead = [_temporary(run, "last.safetensors", gone), run / ".last.safetensors.0123abcd.tmp"]
+        for path in live + dead:
+            path.write_text("half a file")
+        with run_lock(run, "train"):
+            assert all(p.read_text() == "half a file" for p in live) and not any(p.exists() for p in dead)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def test_reproduce_holds_the_lock_of_its_out_for_the_whole_study(tmp_path, capsys):
+    """Issue 20: ``reproduce`` took no lock on its --out. A second study on the same --out exits 2 before any
+    work, naming the first; the training runs inside lock their own sub-folders (nested locks of one process)."""
+    out = tmp_path / "study"
+    proc = _holder(out, "reproduce")
+    try:
+        code = main(["reproduce", "fmnist", "--scale", "tiny", "--out", str(out), "--quiet"])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    err = capsys.readouterr().err
+    assert code == 2 and f"error: {out} is in use by reproduce process {proc.pid} on " in err
+    assert [p.name for p in out.iterdir()] == [LOCK_NAME]  # nothing trained, evaluated or timed
+    with run_lock(out, "reproduce"):
+        with run_lock(out / "runs" / "en1_resnet20", "train"):
+            assert (out / LOCK_NAME).is_file() and (out / "runs" / "en1_resnet20" / LOCK_NAME).is_file()
+        assert not (out / "runs" / "en1_resnet20").exists() and (out / LOCK_NAME).is_file()

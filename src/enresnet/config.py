@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .data import DATASETS, SEED_LIMIT, check_options, image_shape
+from .data import DATASETS, DEFAULT_DATA_DIR, SEED_LIMIT, check_options, image_shape
 from .errors import ConfigError
 
 
@@ -68,7 +69,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "data": {
         "name": Key("str", "cifar10", lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
-        "data_dir": Key("str", "data"),
+        "data_dir": Key("str", DEFAULT_DATA_DIR),
         "download": Key("bool", True),
         "val_size": Key("int", 5000, _nonneg, ">= 0 (paper: 5000 of CIFAR's 50k)"),
         "train_limit": Key("int", 0, _nonneg, ">= 0 (0: all training images)"),
@@ -122,16 +123,31 @@ SCHEMA: dict[str, dict[str, Key]] = {
 _FLOAT_KEYS_WITH_FRACTIONS = {("attack", "eps"), ("attack", "alpha")}
 
 
+MAX_NUMBER_TEXT = 32
+"""The longest text a number or fraction may be written with (a float's repr needs at most 24 characters)."""
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?|[+-]?\d+/\d+")
+"""A decimal number with an exponent of at most 3 digits, or a fraction of integers: bounded work for
+:class:`~fractions.Fraction`, which computes ``10**exponent`` exactly."""
+
+
 def _fraction(text: str) -> float:
+    """A finite number written as a decimal or a fraction (``"8/255"``), checked before any arithmetic: a text of
+    more than :data:`MAX_NUMBER_TEXT` characters or an exponent of more than 3 digits is refused at once."""
+    fail = ConfigError(f"{text[:MAX_NUMBER_TEXT]!r}{'...' if len(text) > MAX_NUMBER_TEXT else ''} is not a finite "
+                       f"number or a fraction like \"8/255\" of at most {MAX_NUMBER_TEXT} characters")
+    if len(text) > MAX_NUMBER_TEXT or not _NUMBER.fullmatch(text.replace(" ", "")):
+        raise fail
     try:
-        return float(Fraction(text.replace(" ", "")))
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(text) from None
+        value = float(Fraction(text.replace(" ", "")))
+    except (ZeroDivisionError, OverflowError):
+        raise fail from None
+    return value
 
 
 def pixel_value(text: str) -> float:
     """A perturbation size in pixel units, as a number or a fraction (``"8/255"``, ``"0.1"``): the one
-    syntax of the config's ``attack.eps``/``alpha`` and of every command's ``--eps``/``--alpha``."""
+    syntax of the config's ``attack.eps``/``alpha`` and of every command's ``--eps``/``--alpha``; anything else
+    (``"1e400"``, a huge text) is a :class:`~enresnet.errors.ConfigError` at once."""
     return _fraction(text)
 
 
@@ -139,7 +155,9 @@ def _coerce(section: str, name: str, key: Key, value: Any, where: str) -> Any:
     path = f"{section}.{name}"
 
     def fail(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: [{section}] {name} ({path}) must be {expected}, got {value!r}")
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} characters)"
+        return ConfigError(f"{where}: [{section}] {name} ({path}) must be {expected}, got {shown}")
 
     if key.kind == "float":
         if (section, name) in _FLOAT_KEYS_WITH_FRACTIONS and isinstance(value, str):
@@ -286,6 +304,9 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = rhs.strip()
+    except ValueError:  # an integer of more digits than Python converts (4300)
+        raise ConfigError(f"--set {lhs.strip()}: the value has {len(rhs.strip())} characters, more than any key "
+                          f"allows") from None
     return section, key, value
 
 

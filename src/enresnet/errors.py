@@ -19,3 +19,8 @@ class TrainingDivergedError(EnresnetError):
 
 class LockedError(EnresnetError):
     """An output folder that another process is writing (see :mod:`enresnet.locking`)."""
+
+
+class DiskFullError(EnresnetError, OSError):
+    """A write refused for want of space (ENOSPC) or quota (EDQUOT). The message names the folder and about how
+    much the write needed; an atomic write (:mod:`enresnet.atomic`) leaves the previous file intact."""

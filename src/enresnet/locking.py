@@ -9,7 +9,9 @@ taken over with no manual cleanup. The file is deleted on release. Re-entrant
 within one process: a nested ``run_lock`` on a folder already held is a no-op.
 A folder the lock created and nothing filled is removed on release. Taking the
 lock also deletes the temporary files that killed writers left in the folder
-(:func:`enresnet.atomic.remove_stale_temporaries`).
+itself, not in its sub-folders, which other processes may hold with their own
+locks (:func:`enresnet.atomic.remove_stale_temporaries`). A full disk is a
+:class:`~enresnet.errors.DiskFullError` at once, before any work.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .atomic import remove_stale_temporaries
+from .atomic import DISK_FULL, disk_full_as_error, disk_full_error, remove_stale_temporaries
 from .errors import ConfigError, LockedError
 
 LOCK_NAME = ".enresnet.lock"
@@ -48,7 +50,8 @@ def _acquire(folder: Path, purpose: str) -> int:
     """Lock ``folder``; returns the locked file descriptor."""
     lock = folder / LOCK_NAME
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        with disk_full_as_error(folder, None, f"its lock file {LOCK_NAME}"):
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,8 +74,15 @@ def _acquire(folder: Path, purpose: str) -> int:
         "command": " ".join(sys.argv),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode(), 0)
+    data = json.dumps(info).encode()
+    try:
+        with disk_full_as_error(folder, len(data), f"its lock file {LOCK_NAME}"):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+        raise
     return fd
 
 
@@ -86,6 +96,8 @@ def run_lock(folder: str | Path, purpose: str) -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
+        if err.errno in DISK_FULL:
+            raise disk_full_error(folder, None, "the folder", err.errno) from None
         raise ConfigError(f"cannot create {folder} ({err.strerror}); choose another --out") from None
     key = folder.resolve()
     if key in _held:
@@ -95,7 +107,12 @@ def run_lock(folder: str | Path, purpose: str) -> Iterator[Path]:
         finally:
             _held[key] -= 1
         return
-    fd = _acquire(folder, purpose)
+    try:
+        fd = _acquire(folder, purpose)
+    except BaseException:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     _held[key] = 1
     try:
         remove_stale_temporaries(folder)

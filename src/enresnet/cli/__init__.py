@@ -8,7 +8,10 @@ torch), and ``enresnet NAME ...`` imports only ``NAME``'s module. A command's
 optional dependencies (scipy for ``pde``) are needed only when it runs.
 
 User errors (:class:`~enresnet.errors.EnresnetError`) are printed as one
-``error: ...`` line, without a traceback, and exit with status 2.
+``error: ...`` line, without a traceback, and exit with status 2. A full disk
+(ENOSPC, EDQUOT: :class:`~enresnet.errors.DiskFullError`, or the OSError of a
+write not made through :mod:`enresnet.atomic`) is such an error too, followed by
+what the command kept and how to continue (as after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, Union
 
-from ..errors import EnresnetError
+from ..atomic import DISK_FULL, disk_full_error
+from ..errors import DiskFullError, EnresnetError
 
 
 class Command(NamedTuple):
@@ -29,7 +33,8 @@ class Command(NamedTuple):
     help: str
     """The one-line help of ``enresnet --help`` (the same as the module's parser; tested)."""
     on_interrupt: Union[str, Callable[[argparse.Namespace], str]]
-    """What to do after Ctrl-C (or a function of the parsed arguments saying it)."""
+    """What is kept and what to do after Ctrl-C or a full disk stopped the command (or a function of the parsed
+    arguments saying it)."""
 
 
 def _train_interrupted(args: argparse.Namespace) -> str:
@@ -92,12 +97,25 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
+
+    def kept() -> str:
+        advice = COMMANDS[args.command].on_interrupt
+        return advice if isinstance(advice, str) else advice(args)
+
     try:
         return int(args.func(args) or 0)
+    except DiskFullError as err:
+        print(f"error: {err}; {kept()}", file=sys.stderr)
+        return 2
     except EnresnetError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        advice = COMMANDS[args.command].on_interrupt
-        print(f"interrupted; {advice if isinstance(advice, str) else advice(args)}", file=sys.stderr)
+        print(f"interrupted; {kept()}", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        folder = Path(err.filename).parent if err.filename else Path(getattr(args, "out", None) or ".")
+        print(f"error: {disk_full_error(folder, None, 'the output', err.errno)}; {kept()}", file=sys.stderr)
+        return 2

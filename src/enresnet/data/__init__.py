@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import ConfigError
 from .augment import random_crop_flip
 from .cifar import CIFAR_SOURCES, load_cifar
 from .dataset import (
@@ -16,7 +17,7 @@ from .dataset import (
     to_float,
     train_val_split,
 )
-from .fashion_mnist import load_fashion_mnist
+from .fashion_mnist import DEFAULT_DATA_DIR, load_fashion_mnist
 from .options import SEED_LIMIT, check_options, image_shape
 from .synthetic import synthetic_dataset
 
@@ -47,12 +48,20 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     ``options`` go to the loader (for synthetic: num_samples, num_classes,
     channels, size, noise, seed; for CIFAR: url, md5) and are checked first
     (:mod:`enresnet.data.options`); ``download`` is taken by CIFAR and Fashion-MNIST.
+    ``data_dir`` is where CIFAR and Fashion-MNIST are read (or downloaded to; None: the
+    default folder ``data``, which for Fashion-MNIST may fall back to the system copy);
+    synthetic data is generated, so a data directory other than the default is refused.
     """
     name = dataset_name(name)
     download = options.pop("download", True) if name != "synthetic" else True
     check_options(name, options, where="dataset options")
+    if name == "synthetic" and data_dir is not None and Path(data_dir) != Path(DEFAULT_DATA_DIR):
+        raise ConfigError(
+            f"a data directory ({data_dir}) cannot apply to the synthetic dataset, which is generated, not read; "
+            f"leave out --data-dir (and data.data_dir)"
+        )
     if name in CIFAR_SOURCES:
-        return load_cifar(name, data_dir or "data", train=train, download=download, **options)
+        return load_cifar(name, data_dir or DEFAULT_DATA_DIR, train=train, download=download, **options)
     if name == "fashion_mnist":
         return load_fashion_mnist(data_dir, train=train, download=download)
     return synthetic_dataset(train=train, **options)
@@ -61,6 +70,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
 __all__ = [
     "DATASETS",
     "DATASET_ALIASES",
+    "DEFAULT_DATA_DIR",
     "DatasetError",
     "SEED_LIMIT",
     "ImageDataset",

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import disk_full_as_error
 from .dataset import DatasetError, ImageDataset
 from .download import fetch
 
@@ -119,11 +120,13 @@ def _batch_arrays(batch: object, source: CifarSource, path: Path) -> tuple[np.nd
 def _safe_extract(archive: Path, dest: Path) -> None:
     with tarfile.open(archive, "r:gz") as tar:
         root = dest.resolve()
-        for member in tar.getmembers():
+        members = tar.getmembers()
+        for member in members:
             target = (dest / member.name).resolve()
             if not (member.isfile() or member.isdir()) or root not in (target, *target.parents):
                 raise DatasetError(f"{archive} holds an unsafe entry {member.name!r}; refusing to extract")
-        tar.extractall(dest, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest)
+        with disk_full_as_error(dest, sum(m.size for m in members), f"the contents of {archive.name}"):
+            tar.extractall(dest, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest)
 
 
 def load_cifar(
@@ -146,7 +149,8 @@ def load_cifar(
     if not (folder / source.meta_file).exists():
         if not download and not (data_dir / source.filename).exists():
             raise DatasetError(
-                f"{source.name} is not in {data_dir}: place the official archive {source.filename} "
+                f"{source.name} is not in {data_dir}{'' if data_dir.is_dir() else ' (which does not exist)'}: "
+                f"place the official archive {source.filename} "
                 f"({source.url}) there, or allow the download"
             )
         archive = fetch(url or source.url, data_dir / source.filename, md5 or source.md5)

@@ -2,7 +2,8 @@
 
 Every write is atomic (temporary file + rename), so an interrupted download
 never leaves a half file that later passes for a whole one; a failed download
-leaves no folder it created.
+leaves no folder it created. A full disk is a :class:`~enresnet.errors.DiskFullError`
+naming the folder and the file's size.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..atomic import disk_full_as_error
+from ..errors import DiskFullError
 from .dataset import DatasetError
 
 
@@ -49,15 +52,21 @@ def fetch(url: str, dest: Path, md5: str | None) -> Path:
         verify_md5(dest, md5)
         return dest
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # innermost first
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with disk_full_as_error(dest.parent, None, dest.name):
+        dest.parent.mkdir(parents=True, exist_ok=True)
     source = url if "://" in url else Path(url).resolve().as_uri()
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.part")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=60) as response:
-            shutil.copyfileobj(response, out)
+        with urllib.request.urlopen(source, timeout=60) as response:
+            length = response.headers.get("Content-Length", "")
+            with disk_full_as_error(dest.parent, int(length) if length.isdigit() else None, dest.name):
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(response, out)
         verify_md5(tmp, md5)
         os.replace(tmp, dest)
+    except DiskFullError:
+        raise
     except (urllib.error.URLError, OSError) as err:
         raise DatasetError(
             f"could not download {url} ({err}). Without internet, place the file {dest.name} "

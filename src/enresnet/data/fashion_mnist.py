@@ -1,10 +1,12 @@
 """Fashion-MNIST (Xiao et al. 2017) from IDX files.
 
-Looked for in ``data_dir``, then in /usr/share/datasets/fashion-mnist (Debian
-package ``dataset-fashion-mnist``), else downloaded into ``data_dir``. A
-``data_dir`` that does not exist is an error when the download is off (a
-mistyped --data-dir must not silently read the system copy); with the download
-on, reading the system copy instead says so on stderr. Downloads are checked
+A ``data_dir`` the user chose (--data-dir, ``data.data_dir``) is honoured: the
+files are read from it, or downloaded into it when the download is on, else the
+error names it (a mistyped --data-dir never silently reads another copy). With
+no data dir, or the default one (:data:`DEFAULT_DATA_DIR`, ``data``), the files
+are looked for there, then in /usr/share/datasets/fashion-mnist (Debian package
+``dataset-fashion-mnist``; reading it because the default folder does not exist
+says so on stderr), else downloaded into the default folder. Downloads are checked
 against the official MD5s of the .gz files; files found on disk are checked for
 their IDX structure (Debian recompresses them, so their MD5s differ).
 Adversarial experiments on Fashion-MNIST use eps = 0.1 by convention, not 8/255.
@@ -22,6 +24,8 @@ import torch
 from .dataset import DatasetError, ImageDataset
 from .download import fetch
 
+DEFAULT_DATA_DIR = "data"
+"""The data directory of a config that names none; for Fashion-MNIST it may fall back to :data:`SYSTEM_DIR`."""
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FILES = {
@@ -52,24 +56,28 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
-    """The IDX file ``stem`` (or its .gz) in ``data_dir``, else in :data:`SYSTEM_DIR`; downloaded into
-    ``data_dir`` only when ``download`` and it is in neither."""
+    """The IDX file ``stem`` (or its .gz) in ``data_dir``, else (no data dir, or the default one) in
+    :data:`SYSTEM_DIR`; downloaded into ``data_dir`` only when ``download`` and it is in neither."""
+    chosen = data_dir is not None and data_dir != Path(DEFAULT_DATA_DIR)
     missing_dir = data_dir is not None and not data_dir.is_dir()
-    for folder in ([data_dir] if data_dir else []) + [SYSTEM_DIR]:
+    for folder in ([data_dir] if data_dir else []) + ([] if chosen else [SYSTEM_DIR]):
         for name in (stem, stem + ".gz"):
             if (folder / name).exists():
                 if folder == SYSTEM_DIR and missing_dir:
                     print(f"note: {data_dir} does not exist; reading Fashion-MNIST from {SYSTEM_DIR}", file=sys.stderr)
                 return folder / name
-    if not download or data_dir is None:
-        where = (f"the data directory {data_dir} (which does not exist)" if missing_dir
-                 else str(data_dir or "(no --data-dir)"))
+    if download and data_dir is not None:
+        return fetch(BASE_URL + stem + ".gz", data_dir / (stem + ".gz"), md5)
+    where = f"the data directory {data_dir}" + (" (which does not exist)" if missing_dir else "")
+    if chosen:
         raise DatasetError(
-            f"Fashion-MNIST file {stem}.gz not found in {where} or {SYSTEM_DIR}. "
-            "Install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir with the folder of "
-            "the IDX files."
+            f"Fashion-MNIST file {stem}.gz not found in {where}. Pass the folder of the IDX files as --data-dir "
+            f"(data.data_dir), allow the download, or leave the data directory out to read {SYSTEM_DIR}."
         )
-    return fetch(BASE_URL + stem + ".gz", data_dir / (stem + ".gz"), md5)
+    raise DatasetError(
+        f"Fashion-MNIST file {stem}.gz not found in {where if data_dir else '(no --data-dir)'} or {SYSTEM_DIR}. "
+        "Install it with 'apt-get install dataset-fashion-mnist' or pass --data-dir with the folder of the IDX files."
+    )
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, train: bool = True, download: bool = True) -> ImageDataset:

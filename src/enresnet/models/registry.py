@@ -17,7 +17,9 @@ Name grammar::
   weights (Sec. 5).
 
 Every model carries ``model.spec``, a JSON-able dict that rebuilds it with
-:func:`build_model`; checkpoints store it so that loading needs no config.
+:func:`build_model`; checkpoints store it so that loading needs no config. A spec
+holds only the keys of :data:`SPEC_KEYS` (an integration: :data:`INTEGRATE_KEYS`);
+any other key is refused, not ignored.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from .enresnet import EnResNet
 from .ensemble import Ensemble
 from .resnet import cifar_resnet, wide_resnet
 
-__all__ = ["NAME_FORMS", "UnknownModelError", "build_model", "create_model", "integrate_models", "list_models"]
+__all__ = ["NAME_FORMS", "SPEC_KEYS", "UnknownModelError", "build_model", "create_model", "integrate_models",
+           "list_models"]
+
+SPEC_KEYS = ("name", "noise_coef", "num_classes", "in_channels", "std_mode", "dropout", "input_mean", "input_std",
+             "stem_width")
+"""The keys of a network's spec: :func:`create_model`'s arguments and the network options it passes on."""
+INTEGRATE_KEYS = ("integrate", "weights")
+"""The keys of an integration's spec (:func:`integrate_models`): the members' specs and their weights."""
 
 
 def _build_single(name: str, noise_coef: float, kwargs: dict[str, Any]) -> nn.Module:
@@ -89,9 +98,16 @@ def integrate_models(models: list[nn.Module], weights: list[float] | None = None
 
 
 def build_model(spec: dict[str, Any]) -> nn.Module:
-    """Rebuild a model (untrained) from its ``spec`` dict."""
+    """Rebuild a model (untrained) from its ``spec`` dict; a key outside the schema is a ValueError."""
+    allowed = INTEGRATE_KEYS if "integrate" in spec else SPEC_KEYS
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(f"model spec has unknown keys {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}")
     if "integrate" in spec:
-        return integrate_models([build_model(s) for s in spec["integrate"]], spec.get("weights"))
+        members = spec["integrate"]
+        if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+            raise ValueError("model spec 'integrate' must be a non-empty list of model specs")
+        return integrate_models([build_model(s) for s in members], spec.get("weights"))
     spec = dict(spec)
     name = spec.pop("name", None)
     if name is None:

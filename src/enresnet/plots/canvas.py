@@ -6,12 +6,14 @@ user's backend, and figures are freed when dropped.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..atomic import atomic_write_bytes
 from ..evaluate.protocol import display_name
 
 
@@ -23,10 +25,11 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def save_png(figure: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``figure`` as a PNG at ``path`` (parent folders created)."""
+    """Write ``figure`` as a PNG at ``path`` (parent folders created), atomically (:mod:`enresnet.atomic`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png", dpi=dpi)
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=dpi)
+    atomic_write_bytes(path, png.getvalue())
     return path
 
 

@@ -13,6 +13,10 @@ Layout of the output directory::
 
 Everything resumes: a rerun skips finished training runs and resumes unfinished
 ones (``train(..., resume=True)``), and the evaluation logs skip finished batches.
+The study holds the lock of ``OUT`` (:mod:`enresnet.locking`) from start to end,
+so a second study on the same ``OUT`` stops at once naming the first; each
+training run holds its own ``OUT/runs/<model key>`` too. A model's ``best``
+checkpoint must belong to its run directory's run (:meth:`RunDir.check_own`).
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ from ..data import ImageDataset
 from ..device import resolve_device
 from ..evaluate import EvaluationPlan, EvaluationResult, make_plan, run_plan, write_tables
 from ..evaluate.inputs import evaluation_data, file_label
+from ..locking import run_lock
 from ..models import integrate_models
 from ..plots.training import read_metrics
 from ..train import train
+from ..train.run_dir import RunDir
 from .claims import judge, read_tables, write_claims
 from .figures import draw_figures
 from .report import Timer, write_results
@@ -104,7 +110,9 @@ class Reproduction:
                 self.log(f"{'resuming' if resume else 'training'} {model.label} ({epochs} epochs)")
                 with self.timer.phase(f"train {model.key}"):
                     train(config, run_dir, resume=resume, quiet=not self.progress)
-            models[model.key] = load_model(run_dir / "best.safetensors", self.torch_device)
+            run = RunDir(run_dir)
+            models[model.key] = load_model(run.best, self.torch_device)
+            run.check_own(run.run_id(), run.best, models[model.key].checkpoint_meta.get("run_id"))
         return models
 
     # ---------------------------------------------------------------- evaluation
@@ -176,7 +184,11 @@ class Reproduction:
 
     # ----------------------------------------------------------------------- all
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
+        """The whole study, holding the lock of ``OUT``; returns ``results.md``."""
+        with run_lock(self.out, purpose="reproduce"):
+            return self._run()
+
+    def _run(self) -> Path:
         models = self.train_models()
         first_model = self.study.models_at(self.scale)[0].key
         data = evaluation_data(models[first_model], None, None, None).to(self.torch_device)

@@ -4,25 +4,41 @@
 
     RUN_DIR/config.toml        the resolved config (defaults filled in)
     RUN_DIR/config.json        the same, as JSON
-    RUN_DIR/metrics.jsonl      one JSON object per finished epoch
-    RUN_DIR/last.safetensors   resumable: model, optimiser, RNG states, progress
-    RUN_DIR/best.safetensors   weights of the best validation epoch
+    RUN_DIR/run.json           the run's identity: {"run_id": a random hex id, "started": UTC time}
+    RUN_DIR/metrics.jsonl      one JSON object per finished epoch (each with the run id)
+    RUN_DIR/last.safetensors   resumable: model, optimiser, RNG states, progress (and the run id)
+    RUN_DIR/best.safetensors   weights of the best validation epoch (and the run id)
 
 Every write replaces the file atomically (temporary file + rename). A new run
 starts only in a directory that holds nothing of another run
-(:meth:`RunDir.files_in_the_way`); a run killed before its first checkpoint
-left only its config, and the same config may start again there.
+(:meth:`RunDir.files_in_the_way`); a run stopped before its first ``last``
+checkpoint (killed, or its disk full) left only its config, identity and maybe
+its first ``best`` and metrics, and the same config may start again there.
+
+The run id tells a run's files from another run's: :meth:`RunDir.check_own`
+refuses a checkpoint or metrics row of another run (copied in). Files written
+before run ids existed carry none and are taken as this run's.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config import to_toml
+from ..errors import CheckpointError
 from ..locking import LOCK_NAME
+
+RESTARTABLE = {"config.toml", "config.json", "run.json", "metrics.jsonl", "best.safetensors"}
+"""What a run stopped before its first ``last`` checkpoint may have left: the same config starts again over it."""
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex
 
 
 class RunDir:
@@ -41,17 +57,47 @@ class RunDir:
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
 
+    @property
+    def identity_file(self) -> Path:
+        return self.path / "run.json"
+
     def files_in_the_way(self, config: dict[str, Any]) -> list[str]:
-        """Names of the files a new run of ``config`` would overwrite or mix with (the lock and the same config's
-        own copies excepted), sorted."""
+        """Names of the files a new run of ``config`` would overwrite or mix with (the lock, and what the same
+        config's run left before its first ``last`` checkpoint, excepted), sorted."""
         if not self.path.is_dir():
             return []
         names = {p.name for p in self.path.iterdir()} - {LOCK_NAME}
         config_file = self.path / "config.toml"
-        if names <= {"config.toml", "config.json"} and config_file.is_file():
+        if names <= RESTARTABLE and config_file.is_file():
             if config_file.read_text() == to_toml(config):
                 return []
         return sorted(names)
+
+    def run_id(self) -> str | None:
+        """The id in ``run.json`` (None: a directory of an older version, or none yet)."""
+        try:
+            run_id = json.loads(self.identity_file.read_text()).get("run_id")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, AttributeError) as err:
+            raise CheckpointError(f"{self.identity_file} is unreadable ({err}); restore it or start a new run"
+                                  ) from None
+        if not isinstance(run_id, str) or not run_id:
+            raise CheckpointError(f"{self.identity_file} holds no run id; restore it or start a new run")
+        return run_id
+
+    def write_identity(self, run_id: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        atomic_write_text(self.identity_file, json.dumps({"run_id": run_id, "started": stamp}, indent=2) + "\n")
+
+    def check_own(self, run_id: str | None, path: Path, found: str | None) -> None:
+        """Refuse ``path`` (a checkpoint, or the metrics) when it carries the id ``found`` of another run than
+        ``run_id``; a missing id on either side is unknown, not a mismatch."""
+        if run_id is not None and found is not None and found != run_id:
+            raise CheckpointError(
+                f"{path} belongs to run {found}, but {self.path} is run {run_id} ({self.identity_file.name}): it was "
+                f"copied from another run directory. Put this run's own file back, or use the other run's directory"
+            )
 
     def write_config(self, config: dict[str, Any]) -> None:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,9 @@ accumulated over the epoch.
 
 Checkpoints: ``last`` at every epoch end (and every ``checkpoint_every``
 steps), ``best`` whenever validation improves; a killed run resumes exactly.
+Every run has an id (:mod:`enresnet.train.run_dir`) in its ``run.json``, its
+checkpoints and metrics rows: ``--resume`` refuses a ``last``, ``best`` or
+metrics of another run, and a ``last`` whose training state is incomplete.
 A NaN or infinite loss, or non-finite weights or BatchNorm statistics, stop the
 run with the last good checkpoint kept: both are checked before every checkpoint,
 so no kept checkpoint holds a non-finite value. The run directory is locked
@@ -49,7 +52,7 @@ from .capture import GraphedFunction
 from .distributed import DistContext
 from .ensemble_weights import update_weights, weight_gradient
 from .objectives import pgd_examples, trades_examples, trades_loss
-from .run_dir import RunDir
+from .run_dir import RunDir, new_run_id
 from .schedule import learning_rate
 from .speed import resolve_speed_options
 from .state import load_optimizer_tensors, optimizer_tensors, restore_rng, rng_tensors
@@ -57,6 +60,9 @@ from .validation import Validator
 
 PROGRESS_SECONDS = 1.0
 """How often the progress bar reads the running sums back from the device."""
+
+TRAIN_STATE = {"epoch": int, "step": int, "best": dict, "sums": dict, "world_size": int, "config": dict}
+"""The training state a ``last`` checkpoint's metadata holds, with its types."""
 
 
 def load_training_data(config: dict[str, Any]) -> tuple[ImageDataset, ImageDataset]:
@@ -129,6 +135,7 @@ class Trainer:
         self.validator = Validator(
             self.model, val_cfg["batch_size"], val_attack, self.ctx, self.speed.channels_last, self.speed.capture
         )
+        self.run_id: str | None = None  # set when the run directory is opened or resumed
         self.epoch = 0  # completed epochs
         self.step = 0  # completed steps of the current epoch
         self.best = {"metric": -math.inf, "epoch": 0}
@@ -187,6 +194,7 @@ class Trainer:
             },
             "method": self.method,
             "epoch": self.epoch,
+            "run_id": self.run_id,
         }
         if self.method != "natural":  # a naturally trained model has no attack budget (evaluate.budget)
             meta["attack"] = {"eps": attack["eps"], "alpha": attack["alpha"], "steps": attack["steps"]}
@@ -204,7 +212,7 @@ class Trainer:
             "epoch": self.epoch,
             "step": self.step,
             "best": self.best,
-            "sums": {k: v for k, v in self._read_sums().items() if k in ("loss", "correct", "count")},
+            "sums": {k: v for k, v in self._read_sums().items() if k in SAVED_SUMS},
             "world_size": self.ctx.world_size,
             "config": self.config,
         }
@@ -216,9 +224,15 @@ class Trainer:
         if not self.run.last.exists():
             raise CheckpointError(f"cannot resume: {self.run.last} does not exist; start the run without --resume")
         tensors, meta = read_checkpoint(self.run.last)
-        state = meta.get("train_state")
-        if state is None:
-            raise CheckpointError(f"{self.run.last} holds no training state; it cannot be resumed")
+        state = self._training_state(meta, tensors)
+        own = self.run.run_id()
+        self.run.check_own(own, self.run.last, meta.get("run_id"))
+        self.run_id = own or meta.get("run_id") or new_run_id()  # a run of an older version gets an id now
+        if self.run.best.exists():
+            self.run.check_own(self.run_id, self.run.best, read_metadata(self.run.best).get("run_id"))
+        rows = self.run.read_metrics()
+        for row in rows:
+            self.run.check_own(self.run_id, self.run.metrics_file, row.get("run_id"))
         saved, epochs = state["config"], self.train_cfg["epochs"]  # only train.epochs may change: extend a run
         if to_toml({**saved, "train": {**saved["train"], "epochs": epochs}}) != to_toml(self.config):
             raise ConfigError(
@@ -238,7 +252,31 @@ class Trainer:
         for key, value in state["sums"].items():
             self.sums[key].fill_(value)
         self.sums["weight_grad"].copy_(tensors["train/weight_grad"])
-        self.metrics = [row for row in self.run.read_metrics() if row["epoch"] <= self.epoch]
+        self.metrics = [row for row in rows if row["epoch"] <= self.epoch]
+
+    def _training_state(self, meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The training state of the ``last`` checkpoint, refused when any part of it is missing or malformed."""
+        state = meta.get("train_state")
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{self.run.last} holds no training state; it cannot be resumed")
+        bad = [key for key, kind in TRAIN_STATE.items() if not isinstance(state.get(key), kind)]
+        sums, best, config = state.get("sums"), state.get("best"), state.get("config")
+        if isinstance(sums, dict) and not (set(sums) <= set(SAVED_SUMS) and all(
+                isinstance(v, (int, float)) for v in sums.values())):
+            bad.append("sums")
+        if isinstance(best, dict) and set(best) != {"metric", "epoch"}:
+            bad.append("best")
+        if isinstance(config, dict) and not isinstance(config.get("train"), dict):
+            bad.append("config")
+        weight_grad = tensors.get("train/weight_grad")
+        if weight_grad is None or weight_grad.shape != self.sums["weight_grad"].shape:
+            bad.append("train/weight_grad")
+        if bad:
+            raise CheckpointError(
+                f"{self.run.last} lacks a valid {', '.join(bad)} in its training state (it was edited or not written "
+                f"by `enresnet train`); it cannot be resumed: restore the run's own last.safetensors or start a new run"
+            )
+        return state
 
     # ----------------------------------------------------------------- steps
     def _set_lr(self) -> float:
@@ -360,6 +398,7 @@ class Trainer:
             "val_rob_acc": None,
             "lr": lr,
             "seconds": seconds,
+            "run_id": self.run_id,
         }
         if self.learn_weights:
             row["ensemble_weights"] = self.model.weights.tolist()
@@ -379,14 +418,19 @@ class Trainer:
             self.run.write_metrics(self.metrics)
         self._save_last()
         if self.ctx.is_main:  # one line per epoch, also in quiet mode
-            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items() if v is not None}
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
+                     if v is not None and k != "run_id"}
             tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
 
     def _open_run(self, resumed: bool) -> None:
-        """Start writing the run directory (main process, lock held), refusing one that holds anything else."""
-        if resumed or not self.ctx.is_main:
-            if self.ctx.is_main:
-                self.run.write_metrics(self.metrics)
+        """Start writing the run directory (main process, lock held), refusing one that holds anything else; a
+        run started again over what it left before its first ``last`` checkpoint keeps its id."""
+        if not self.ctx.is_main:
+            return
+        if resumed:
+            if self.run.run_id() is None:
+                self.run.write_identity(self.run_id)
+            self.run.write_metrics(self.metrics)
             return
         held = self.run.files_in_the_way(self.config)
         if held:
@@ -394,7 +438,11 @@ class Trainer:
             fix = "pass --resume to continue the run it holds" if self.run.last.exists() else (
                 "it holds no resumable checkpoint (last.safetensors): move its files away")
             raise ConfigError(f"{self.run.path} is not empty ({shown}); {fix}, or choose another --out")
-        self.run.write_config(self.config)
+        self.run.write_config(self.config)  # first: a directory holding only its config may start again
+        self.run_id = self.run.run_id()
+        if self.run_id is None:
+            self.run_id = new_run_id()
+            self.run.write_identity(self.run_id)
 
     def fit(self) -> list[dict[str, Any]]:
         """Train to ``train.epochs`` holding the run directory's lock; returns the per-epoch metrics."""
@@ -466,6 +514,8 @@ class _MemberLogits(nn.Module):
 
 SUM_KEYS = ("loss", "correct", "count", "nonfinite", "first_nonfinite", "steps")
 """The scalar running sums of an epoch (besides the per-member ``weight_grad``)."""
+SAVED_SUMS = ("loss", "correct", "count")
+"""The running sums a ``last`` checkpoint keeps."""
 
 
 def train(config: dict[str, Any], run_dir: str | Path, *, resume: bool = False, quiet: bool = False):
