@@ -85,6 +85,11 @@ def test_the_trainer_records_an_attack_budget_only_for_adversarial_training(tmp_
         assert ("attack" in meta) == (method == "pgd") and "eps" not in meta["dataset"]
     assert resolve_budget("synthetic", model=load_model(tmp_path / "natural" / "best")).source == "convention"
     assert resolve_budget("synthetic", model=load_model(tmp_path / "pgd" / "best")).source == "checkpoint"
+    pgd = load_model(tmp_path / "pgd" / "best")
+    data = load_dataset("synthetic", train=False, num_samples=8, size=8)
+    result = evaluate_model(pgd, to_float(data.images), data.labels, "fgsm", sanity_size=0, repeats=1, eot=1)
+    run_id = pgd.checkpoint_meta["run_id"]
+    assert f"checkpoint of run {run_id[:8]}, epoch 1, pgd training" in " ".join(result.notes)  # a swapped file shows
 
 
 def test_dataset_aliases_and_unknown_names():

@@ -313,6 +313,14 @@ def memory_layout(channels_last: bool, *models: nn.Module | None) -> Iterator[No
             model.to(memory_format=torch.contiguous_format)
 
 
+def provenance(model: nn.Module, label: str) -> str:
+    """Which checkpoint ``label`` is: its training run's id and epoch, so that a swapped file shows."""
+    meta = model.checkpoint_meta
+    run = meta.get("run_id")
+    return (f"{label}: checkpoint of run {run[:8] if run else '(no run id: written before run ids)'}, "
+            f"epoch {meta.get('epoch', '?')}, {meta.get('method', 'unknown')} training.")
+
+
 def _log(message: str, progress: bool) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -379,5 +387,7 @@ def _run_plan(plan: EvaluationPlan, model: nn.Module, data: ImageDataset, oracle
             sanity = suite.run(progress=progress)
     oracle_info = None if oracle is None else (oracle_label or model_label(oracle), source_randomness)
     notes = plan.notes(len(data), randomness, size, oracle_info, label)
+    notes += [provenance(m, name) for m, name in ((model, label), (oracle, oracle_info and oracle_info[0]))
+              if m is not None and getattr(m, "checkpoint_meta", None)]
     return EvaluationResult(label, plan, results, randomness, sanity, notes,
                             oracle=None if oracle_info is None else oracle_info[0])

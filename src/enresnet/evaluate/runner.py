@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_text, disk_full_as_error
 from ..attacks import Attack
 from ..data import ImageDataset, iterate_batches, num_batches
 from ..errors import EnresnetError
@@ -118,14 +118,17 @@ class BatchLog:
         return records
 
     def append(self, record: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Append ``record`` (and the header, first), flushed and fsynced; a full disk is a DiskFullError naming
+        the folder (the log keeps its finished batches: a torn last line is dropped on the next load)."""
         new = not self.path.is_file()
-        with self.path.open("a") as fh:
-            if new:
-                fh.write(json.dumps({"config": self.config}, sort_keys=True) + "\n")
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        text = (json.dumps({"config": self.config}, sort_keys=True) + "\n" if new else "") \
+            + json.dumps(record, sort_keys=True) + "\n"
+        with disk_full_as_error(self.path.parent, len(text), self.path.name):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
 
 
 def run_config(name: str, model: nn.Module, attack: Attack | None, data: ImageDataset, settings: RunSettings) -> dict:
