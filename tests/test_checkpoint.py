@@ -178,3 +178,55 @@ def test_the_folder_is_fsynced_after_the_rename_unless_it_refuses(tmp_path, monk
         atomic_write_text(tmp_path / "a.txt", text)
         assert synced == [(False, False), (True, True)]  # the file before its rename, then the folder after it
         assert (tmp_path / "a.txt").read_text() == text
+
+
+@pytest.mark.parametrize("name, content, kind", [
+    ("config.json", json.dumps({"model": {"name": "resnet8"}}), "a JSON file"),
+    ("metrics.jsonl", '{"epoch": 1}\n{"epoch": 2}\n', "JSON lines"),
+    ("c.toml", '[model]\nname = "resnet8"\n', "a TOML file"),
+    ("notes.txt", "trained on Monday\n", "a text file"),
+    ("best.safetensors", "", "an empty file"),
+    ("weights.bin", bytes(range(256)) * 4, "1024 bytes of binary data"),
+])
+def test_a_file_that_is_not_a_checkpoint_says_what_it_is(tmp_path, name, content, kind):
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    for read in (load_model, read_metadata, read_checkpoint):
+        with pytest.raises(CheckpointError, match=f"^{path} is not a checkpoint: it is {kind}.*RUN_DIR/best"):
+            read(path)
+
+
+def test_a_torch_save_file_and_a_folder_are_named(tmp_path):
+    torch.save(enresnet.create_model("resnet8").state_dict(), tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match=r"zip archive \(torch.save writes these: read it with torch.load"):
+        load_model(tmp_path / "model.pt")
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(CheckpointError, match=f"^{run} is a folder, not a checkpoint; it holds no checkpoint"):
+        load_model(run)
+    save_model(run / "best", enresnet.create_model("resnet8"))
+    with pytest.raises(CheckpointError, match=f"^{run} is a folder, not a checkpoint; pass a checkpoint in it, "
+                                              f"e.g. {run / 'best'}$"):
+        load_model(run)
+
+
+def test_a_checkpoint_cut_in_its_header_is_still_read_as_truncated(tmp_path):
+    path = save_model(tmp_path / "a", enresnet.create_model("resnet8"))
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_model(tmp_path / "cut")
+
+
+@pytest.mark.parametrize("name", ["resnet8", "en2_resnet8"])
+def test_loading_into_a_model_of_other_sizes_names_in_channels_and_the_shapes(tmp_path, name):
+    """A Fashion-MNIST checkpoint (1 channel) into a model built with the default 3 channels: the error names
+    ``in_channels`` and the shapes, not torch's ``size mismatch for conv1.weight``."""
+    path = save_model(tmp_path / "a", enresnet.create_model(name, in_channels=1))
+    stem = "conv1.weight" if name == "resnet8" else "members.0.conv1.weight"
+    with pytest.raises(CheckpointError, match=rf"in_channels = 1 in the checkpoint but 3 in the model \({stem}: "
+                                              rf"\[16, 1, 3, 3\] vs \[16, 3, 3, 3\]\); create the model with "
+                                              rf"in_channels=1 \(enresnet.create_model\('{name}', in_channels=1\)\)"):
+        enresnet.load_weights(enresnet.create_model(name), path)
+    with pytest.raises(CheckpointError, match=r"num_classes = 10 in the checkpoint but 5 in the model"):
+        enresnet.load_weights(enresnet.create_model(name, in_channels=1, num_classes=5), path)
+    assert enresnet.load_weights(enresnet.create_model(name, in_channels=1), path) is not None

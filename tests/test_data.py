@@ -275,8 +275,28 @@ def test_missing_fashion_mnist_data_dir_falls_back_to_the_system_copy(tmp_path, 
     """A config's default data_dir that does not exist (``enresnet reproduce fmnist`` on a fresh machine)
     reads the system copy, saying so, instead of failing."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fashion_mnist, "_TOLD", set())  # as in a fresh process
     data = load_fashion_mnist(DEFAULT_DATA_DIR, train=False, download=False)
-    assert len(data) == 10000 and "reading Fashion-MNIST from" in capsys.readouterr().err
+    assert len(data) == 10000
+    assert capsys.readouterr().err == (f"reading Fashion-MNIST from {SYSTEM_DIR} (the installed copy; there is no "
+                                       f"{DEFAULT_DATA_DIR}/ folder here)\n")  # information, once: not "note:"
+
+
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
+def test_the_system_copy_is_mentioned_once_per_command(tmp_path, capsys, monkeypatch):
+    """Issue 21: the note came twice per command (images, labels) and read like an error."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(fashion_mnist, "_TOLD", set())
+    for split in (True, False):
+        load_dataset("fashion_mnist", DEFAULT_DATA_DIR, train=split, download=False)
+    assert capsys.readouterr().err.count("reading Fashion-MNIST from") == 1
+    monkeypatch.setattr(fashion_mnist, "_TOLD", set())
+    save_model(tmp_path / "ckpt", create_model("resnet8", in_channels=1),
+               dataset={"name": "fashion_mnist", "data_dir": DEFAULT_DATA_DIR})  # as `enresnet train` records it
+    assert main(["evaluate", str(tmp_path / "ckpt"), "--attacks", "fgsm", "--limit", "4", "--eot", "1",
+                 "--repeats", "1", "--sanity-limit", "0", "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("reading Fashion-MNIST from") == 1 and "note" not in err and "error" not in err
 
 
 @pytest.mark.parametrize("exists", [False, True])

@@ -97,7 +97,7 @@ def test_pde_values(tmp_path, monkeypatch, flags):
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["--eps", "--steps", "--eot", "--alpha-fraction", "--limit", "--batch-size"]),
+@given(st.dictionaries(st.sampled_from(["--eps", "--steps", "--eot", "--alpha", "--limit", "--batch-size"]),
                        numbers, max_size=4))
 def test_plot_eps_curve_values(tmp_path, monkeypatch, flags):
     monkeypatch.setattr(plot_cli, "draw_eps_figure", _stub)

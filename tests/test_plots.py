@@ -177,3 +177,23 @@ def test_plot_commands_report_user_errors(tmp_path, checkpoints, capsys):
     assert main(["plot", "eps-curve", str(tmp_path / "nothing"), "--dataset", "synthetic",
                  "--out", str(tmp_path / "z.png")]) == 2  # fmt: skip
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, steps", [
+    ([], {2 / 255: 0.5 / 255, 8 / 255: 2 / 255}),  # eps / 4 at each eps, as the paper's 2/255 at 8/255
+    (["--alpha", "1/255"], {2 / 255: 1 / 255, 8 / 255: 1 / 255}),  # a pixel step, the same at every eps
+])
+def test_eps_curve_alpha_is_a_pixel_step(tmp_path, checkpoints, monkeypatch, flags, steps):
+    import enresnet.evaluate.figures as figures
+    from enresnet.evaluate.figures import CurvePoint
+
+    used = {}
+
+    def measured(model, data, plan, eps_values, steps_, alpha_fraction):
+        used.update({eps: alpha_fraction * eps for eps in eps_values if eps})
+        return [CurvePoint(eps, 0.5, 0.4, 0.6) for eps in eps_values]
+
+    monkeypatch.setattr(figures, "robust_accuracy_curve", measured)
+    assert main(["plot", "eps-curve", checkpoints[0], "--dataset", "synthetic", "--eps", "0,2/255,8/255",
+                 "--limit", "4", "--out", str(tmp_path / "c.png"), "--quiet", *flags]) == 0
+    assert used == pytest.approx(steps)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,21 +31,17 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 
 from .atomic import atomic_write_bytes
+from .checkpoint_file import check_checkpoint_file, checkpoint_path
 from .errors import CheckpointError
 from .models import build_model
 
 FORMAT = "enresnet-checkpoint-2"
 OLD_FORMAT = "enresnet-checkpoint-1"
-SUFFIX = ".safetensors"
 _DIGESTS = ("sha256", "meta_sha256")
-
-
-def checkpoint_path(path: str | Path) -> Path:
-    """``run/best`` -> ``run/best.safetensors`` when only the latter exists."""
-    path = Path(path)
-    if path.suffix != SUFFIX and not path.is_file():
-        return path.with_name(path.name + SUFFIX)
-    return path
+_STEM = re.compile(r"^(members\.\d+\.)*conv1\.weight$")
+"""The first convolution of a network (or of each member): its weight is (width, in_channels, 3, 3)."""
+_HEAD = re.compile(r"^(members\.\d+\.)*fc\.(weight|bias)$")
+"""The linear head of a network (or of each member): weight (num_classes, width), bias (num_classes,)."""
 
 
 def _meta_digest(meta: dict[str, Any]) -> str:
@@ -90,9 +87,7 @@ def _corrupted(path: Path, why: str) -> CheckpointError:
 
 
 def _open(path: str | Path):
-    path = checkpoint_path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass a RUN_DIR/best or RUN_DIR/last path")
+    path = check_checkpoint_file(path)  # a folder, JSON, TOML, ... is named as what it is
     try:
         return path, safe_open(path, framework="pt")
     except (SafetensorError, OSError, ValueError) as err:
@@ -161,18 +156,44 @@ def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: 
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    name = getattr(model, "spec", {}).get("name", type(model).__name__)
+    sizes = _size_mismatch(own, state, wrong)
+    if sizes and not missing and not unexpected:
+        arguments = ", ".join(f"{size}={theirs}" for size, (theirs, *_) in sizes.items())
+        shown = "; ".join(f"{size} = {theirs} in the checkpoint but {mine} in the model ({key}: {list(shape)} vs "
+                          f"{list(model_shape)})" for size, (theirs, mine, key, shape, model_shape) in sizes.items())
+        raise CheckpointError(
+            f"checkpoint {source} does not fit the {name!r} model: {shown}; create the model with {arguments} "
+            f"(enresnet.create_model({name!r}, {arguments})), or load it with enresnet.load_model(path), which "
+            f"rebuilds the model it was saved with"
+        )
     if missing or unexpected or wrong:
         detail = "; ".join(
             f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
             for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape differs", wrong))
             if keys
         )
-        name = getattr(model, "spec", {}).get("name", type(model).__name__)
         raise CheckpointError(
             f"checkpoint {source} is for another architecture than {name!r} ({detail}); "
             f"load it with enresnet.load_model(path), which rebuilds the architecture it was saved with"
         )
     model.load_state_dict(state)
+
+
+def _size_mismatch(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], wrong: list[str]) -> dict:
+    """{size: (checkpoint's, model's, key, checkpoint's shape, model's shape)} for the sizes (``in_channels``,
+    ``num_classes``) in which a checkpoint differs from the model; empty when some other shape differs too
+    (another architecture)."""
+    found: dict[str, tuple] = {}
+    for key in wrong:
+        mine, theirs = tuple(own[key].shape), tuple(state[key].shape)
+        if _STEM.match(key) and len(mine) == 4 and mine[0] == theirs[0] and mine[2:] == theirs[2:]:
+            found.setdefault("in_channels", (theirs[1], mine[1], key, theirs, mine))
+        elif _HEAD.match(key) and len(mine) == len(theirs) and mine[1:] == theirs[1:]:
+            found.setdefault("num_classes", (theirs[0], mine[0], key, theirs, mine))
+        else:
+            return {}
+    return found
 
 
 def model_from_meta(meta: dict[str, Any], source: str) -> nn.Module:

@@ -4,7 +4,9 @@ Sections and keys are listed in :data:`SCHEMA` with their type, default and the
 values allowed; the defaults are the paper's (Sec. 3.3, 4.1; Algorithm 1).
 Unknown keys, wrong types and bad values raise :class:`~enresnet.errors.ConfigError`
 naming the key, its path in the file and what is allowed. Perturbation sizes
-may be written as fractions, e.g. ``eps = "8/255"``.
+may be written as fractions, e.g. ``eps = "8/255"``. Validation imports no torch
+(only a refused model name does, for the registry's wording), so that a bad config
+is refused at once.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ else:  # pragma: no cover
 
 from .data import DATASETS, DEFAULT_DATA_DIR, SEED_LIMIT, check_options, image_shape
 from .errors import ConfigError
+from .model_names import UnknownModelError, parameter_count
 
 
 @dataclass(frozen=True)
@@ -256,10 +259,8 @@ def _check_together(config: dict[str, Any], where: str) -> None:
             f"{where}: train.select = \"robust\" needs robust validation (train.method pgd or trades and "
             f"validation.attack_steps > 0); set them, or select = \"natural\""
         )
-    from .models import UnknownModelError, create_model
-
-    try:
-        create_model(model["name"])
+    try:  # torch-free for every valid name (the architecture's count); torch only to word a refusal
+        parameter_count(model["name"])
     except UnknownModelError as err:
         raise ConfigError(f"{where}: model.name: {err}") from None
     device = config["train"]["device"]

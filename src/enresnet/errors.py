@@ -9,6 +9,10 @@ class ConfigError(EnresnetError, ValueError):
     """A configuration key, type or value that is not allowed."""
 
 
+class DatasetError(EnresnetError, RuntimeError):
+    """A dataset that cannot be found, fetched, verified or parsed."""
+
+
 class CheckpointError(EnresnetError):
     """A checkpoint that is missing, corrupted, or for another architecture."""
 

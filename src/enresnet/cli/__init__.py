@@ -7,6 +7,10 @@ one-line help, so ``enresnet --help`` lists them without importing any (nor
 torch), and ``enresnet NAME ...`` imports only ``NAME``'s module. A command's
 optional dependencies (scipy for ``pde``) are needed only when it runs.
 
+Every subcommand has a description, help on every argument and ``--quiet``; a command that computes
+takes ``--threads`` and sets torch's thread count once, when its work starts (:mod:`enresnet.threads`),
+after the checks that need no data (which import no torch, so that a refusal comes at once).
+
 User errors (:class:`~enresnet.errors.EnresnetError`) are printed as one
 ``error: ...`` line, without a traceback, and exit with status 2. A full disk
 (ENOSPC, EDQUOT: :class:`~enresnet.errors.DiskFullError`, or the OSError of a
@@ -17,9 +21,10 @@ what the command kept and how to continue (as after Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, Union
 
@@ -94,6 +99,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """A command sets torch's thread count for its own work (:mod:`enresnet.threads`); a caller that had imported
+    torch before calling :func:`main` (a test, a notebook) gets its own count back."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            torch.set_num_threads(before)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
@@ -103,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return advice if isinstance(advice, str) else advice(args)
 
     try:
-        return int(args.func(args) or 0)
+        with _torch_threads_kept():
+            return int(args.func(args) or 0)
     except DiskFullError as err:
         print(f"error: {err}; {kept()}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..configs import config_names, config_path, is_integration
+from .options import add_quiet
 
 DESCRIPTION = """\
 The configs shipped with the package, one TOML file per experiment, named by their path without .toml
@@ -57,11 +58,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("config", help="list the shipped configs, print one, or print the defaults",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("list", help="names of the shipped configs").set_defaults(func=run_list)
-    show = actions.add_parser("show", help="print a shipped config")
-    show.add_argument("name", metavar="NAME", help="e.g. quickstart, cifar10/table2/en5_resnet20")
-    show.set_defaults(func=run_show)
-    path = actions.add_parser("path", help="print the file of a shipped config")
-    path.add_argument("name", metavar="NAME")
-    path.set_defaults(func=run_path)
-    actions.add_parser("defaults", help="every config key with its default").set_defaults(func=run_defaults)
+    quiet = "accepted for uniformity: the printed text is the result, there is no progress to silence"
+    for name, help_text, func in (("list", "names of the shipped configs", run_list),
+                                  ("show", "print a shipped config", run_show),
+                                  ("path", "print the file of a shipped config", run_path),
+                                  ("defaults", "every config key with its default", run_defaults)):
+        action = actions.add_parser(name, help=help_text, description=f"enresnet config {name}: {help_text}.")
+        if name in ("show", "path"):
+            action.add_argument("name", metavar="NAME",
+                                help="a shipped config's name (`enresnet config list`), e.g. quickstart, "
+                                "cifar10/table2/en5_resnet20")
+        add_quiet(action, quiet, nested=True)
+        action.set_defaults(func=func)
+    add_quiet(p, quiet)

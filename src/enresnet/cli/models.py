@@ -10,6 +10,7 @@ import argparse
 
 from ..errors import ConfigError
 from ..model_names import NAME_FORMS, UnknownModelError, list_models, parameter_count
+from .options import add_quiet
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,8 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list model names and parameter counts", description=f"Name forms: {NAME_FORMS}")
+    p = sub.add_parser("models", help="list model names and parameter counts",
+                       description=f"List model names and their parameter counts (computed, no model is built). "
+                       f"Name forms: {NAME_FORMS}")
     p.add_argument("names", nargs="*", help="names to show (default: the canonical list)")
     p.add_argument("--num-classes", type=int, default=10, help="classes of the head (default 10)")
     p.add_argument("--in-channels", type=int, default=3, help="input image channels (default 3; Fashion-MNIST: 1)")
+    add_quiet(p, "accepted for uniformity: the list is the result, there is no progress to silence")
     p.set_defaults(func=run)

@@ -9,10 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import torch
-
-from ..errors import ConfigError
 from ..reproduce import Reproduction, get_study, studies
+from ..threads import apply_thread_policy
+from .options import add_quiet, add_threads, integer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,10 +21,7 @@ def run(args: argparse.Namespace) -> int:
         print("warning: pyautoattack is not installed, so the tables have no AutoAttack column "
               "(pip install 'enresnet[eval]')", file=sys.stderr)
         study = dataclasses.replace(study, autoattack=False)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    apply_thread_policy(args.threads, args.quiet)
     out = args.out or Path("runs") / f"{study.name}-{scale.name}"
     path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.quiet,
                         device=args.device).run()
@@ -53,11 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="smoke, medium, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
-    p.add_argument("--seed", type=int, default=0, help="training and evaluation seed (default 0)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's; use 1 when other processes share the cores: "
-                   "oversubscribed threads were measured 4x slower)")
+    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, help="training and evaluation seed (default 0)")
+    add_threads(p)
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p, "no progress bars (one line per epoch while training)")
     p.set_defaults(func=run)

@@ -8,19 +8,30 @@ crafted by applying FGSM, IFGSM^20, and C&W attacks to the oracle model".
 from __future__ import annotations
 
 import argparse
-import sys
 
-from ..checkpoint import load_model
-from ..evaluate import run_plan, write_tables
-from ..evaluate.inputs import check_compatible, file_label, model_label
-from ..locking import run_lock
-from ..outputs import check_output_dir
-from .evaluate import add_shared_arguments, device_from, earlier_rows, plan_from, run_dir, test_data
+from .evaluate import (
+    add_shared_arguments,
+    check_before_work,
+    device_from,
+    earlier_rows,
+    plan_from,
+    run_dir,
+    say,
+    start_work,
+    test_data,
+)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check every option, hold the lock of --out (another evaluation there fails at once), run the blind attacks."""
-    check_output_dir(args.out)
+    """Check every option and file, hold the lock of --out (another evaluation there fails at once), run the blind
+    attacks."""
+    check_before_work(args, [args.oracle, *args.target])
+    start_work(args)
+    from ..checkpoint import load_model
+    from ..evaluate import run_plan, write_tables
+    from ..evaluate.inputs import check_compatible, file_label, model_label
+    from ..locking import run_lock
+
     device = device_from(args.device)
     oracle = load_model(args.oracle, device)
     targets = [load_model(p, device) for p in args.target]
@@ -34,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         kept = earlier_rows(args.out, meta, {model_label(t) for t in targets}, stem="transfer")
         results = []
         for target in targets:
-            print(f"transfer {oracle_label} -> {model_label(target)} on {len(data)} images: "
-                  f"{', '.join(plan.attacks)}", file=sys.stderr)
+            say(args, f"transfer {oracle_label} -> {model_label(target)} on {len(data)} images: "
+                f"{', '.join(plan.attacks)}")
             out = run_dir(args, target) / f"from-{file_label(oracle_label)}"
             results.append(run_plan(plan, target, data, oracle=oracle, out_dir=out, progress=not args.quiet))
         notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
@@ -43,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         rows = kept["rows"] + [r.row() for r in results]
         json_path, md_path, text = write_tables(args.out, "transfer", rows, list(plan.attacks), notes, meta)
     print(text)
-    print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    say(args, f"wrote {json_path} and {md_path}")
     return 0
 
 

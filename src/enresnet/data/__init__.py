@@ -1,25 +1,18 @@
-"""Datasets as uint8 tensors: CIFAR-10/100, Fashion-MNIST, synthetic; split; augmentation."""
+"""Datasets as uint8 tensors: CIFAR-10/100, Fashion-MNIST, synthetic; split; augmentation.
+
+Names, aliases and loader options (:func:`dataset_name`, :func:`check_options`) need no torch, so
+that a config is checked before torch is imported; the loaders and tensors are imported on first
+use (PEP 562), as in :mod:`enresnet`.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
-from .augment import random_crop_flip
-from .cifar import CIFAR_SOURCES, load_cifar
-from .dataset import (
-    DatasetError,
-    ImageDataset,
-    epoch_permutation,
-    generator_seed,
-    iterate_batches,
-    num_batches,
-    to_float,
-    train_val_split,
-)
-from .fashion_mnist import DEFAULT_DATA_DIR, load_fashion_mnist
-from .options import SEED_LIMIT, check_options, image_shape
-from .synthetic import synthetic_dataset
+from ..errors import ConfigError, DatasetError
+from .options import DEFAULT_DATA_DIR, SEED_LIMIT, check_options, image_shape
 
 DATASETS = ("cifar10", "cifar100", "fashion_mnist", "synthetic")
 DATASET_ALIASES = {
@@ -29,6 +22,36 @@ DATASET_ALIASES = {
     "synthetic": ("synthetic",),
 }
 """Every accepted spelling of each dataset (case-insensitive)."""
+
+_LAZY = {
+    "ImageDataset": ".dataset",
+    "epoch_permutation": ".dataset",
+    "generator_seed": ".dataset",
+    "iterate_batches": ".dataset",
+    "num_batches": ".dataset",
+    "to_float": ".dataset",
+    "train_val_split": ".dataset",
+    "random_crop_flip": ".augment",
+    "load_cifar": ".cifar",
+    "load_fashion_mnist": ".fashion_mnist",
+    "synthetic_dataset": ".synthetic",
+}
+"""The names that import torch, and the module each comes from."""
+
+if TYPE_CHECKING:
+    from .augment import random_crop_flip
+    from .cifar import load_cifar
+    from .dataset import (
+        ImageDataset,
+        epoch_permutation,
+        generator_seed,
+        iterate_batches,
+        num_batches,
+        to_float,
+        train_val_split,
+    )
+    from .fashion_mnist import load_fashion_mnist
+    from .synthetic import synthetic_dataset
 
 
 def dataset_name(name: str) -> str:
@@ -52,6 +75,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     default folder ``data``, which for Fashion-MNIST may fall back to the system copy);
     synthetic data is generated, so a data directory other than the default is refused.
     """
+    from .cifar import CIFAR_SOURCES, load_cifar
+    from .fashion_mnist import load_fashion_mnist
+    from .synthetic import synthetic_dataset
+
     name = dataset_name(name)
     download = options.pop("download", True) if name != "synthetic" else True
     check_options(name, options, where="dataset options")
@@ -65,6 +92,23 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     if name == "fashion_mnist":
         return load_fashion_mnist(data_dir, train=train, download=download)
     return synthetic_dataset(train=train, **options)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule, as the eager imports made them attributes before
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

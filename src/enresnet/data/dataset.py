@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..errors import EnresnetError
+from ..errors import DatasetError  # noqa: F401 (its home before errors.py: enresnet.data.dataset.DatasetError)
 from .augment import apply_crop_flip, crop_flip_draws
-
-
-class DatasetError(EnresnetError, RuntimeError):
-    """A dataset that cannot be found, fetched, verified or parsed."""
 
 
 @dataclass

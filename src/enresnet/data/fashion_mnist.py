@@ -6,7 +6,8 @@ error names it (a mistyped --data-dir never silently reads another copy). With
 no data dir, or the default one (:data:`DEFAULT_DATA_DIR`, ``data``), the files
 are looked for there, then in /usr/share/datasets/fashion-mnist (Debian package
 ``dataset-fashion-mnist``; reading it because the default folder does not exist
-says so on stderr), else downloaded into the default folder. Downloads are checked
+is said once per process on stderr, as information), else downloaded into the
+default folder. Downloads are checked
 against the official MD5s of the .gz files; files found on disk are checked for
 their IDX structure (Debian recompresses them, so their MD5s differ).
 Adversarial experiments on Fashion-MNIST use eps = 0.1 by convention, not 8/255.
@@ -21,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DatasetError, ImageDataset
+from ..errors import DatasetError
+from .dataset import ImageDataset
 from .download import fetch
+from .options import DEFAULT_DATA_DIR
 
-DEFAULT_DATA_DIR = "data"
-"""The data directory of a config that names none; for Fashion-MNIST it may fall back to :data:`SYSTEM_DIR`."""
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 FILES = {
@@ -55,6 +56,18 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
 
+_TOLD: set[Path] = set()
+"""The default data folders whose absence this process has already mentioned (said once per command)."""
+
+
+def _tell_fallback(data_dir: Path) -> None:
+    """Say, once per process, that the installed copy is read because ``data_dir`` (the default) is absent."""
+    if data_dir not in _TOLD:
+        _TOLD.add(data_dir)
+        print(f"reading Fashion-MNIST from {SYSTEM_DIR} (the installed copy; there is no {data_dir}/ folder here)",
+              file=sys.stderr)
+
+
 def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
     """The IDX file ``stem`` (or its .gz) in ``data_dir``, else (no data dir, or the default one) in
     :data:`SYSTEM_DIR`; downloaded into ``data_dir`` only when ``download`` and it is in neither."""
@@ -64,7 +77,7 @@ def _locate(stem: str, md5: str, data_dir: Path | None, download: bool) -> Path:
         for name in (stem, stem + ".gz"):
             if (folder / name).exists():
                 if folder == SYSTEM_DIR and missing_dir:
-                    print(f"note: {data_dir} does not exist; reading Fashion-MNIST from {SYSTEM_DIR}", file=sys.stderr)
+                    _tell_fallback(data_dir)
                 return folder / name
     if download and data_dir is not None:
         return fetch(BASE_URL + stem + ".gz", data_dir / (stem + ".gz"), md5)

@@ -14,6 +14,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
+DEFAULT_DATA_DIR = "data"
+"""The data directory of a config that names none; for Fashion-MNIST it may fall back to the system copy
+(:data:`enresnet.data.fashion_mnist.SYSTEM_DIR`)."""
+
 SEED_LIMIT = 2**63
 """Seeds are integers in [0, 2**63)."""
 

@@ -11,9 +11,10 @@
 
 Every write replaces the file atomically (temporary file + rename). A new run
 starts only in a directory that holds nothing of another run
-(:meth:`RunDir.files_in_the_way`); a run stopped before its first ``last``
-checkpoint (killed, or its disk full) left only its config, identity and maybe
-its first ``best`` and metrics, and the same config may start again there.
+(:meth:`RunDir.files_in_the_way`, checked by :meth:`RunDir.check_start` before
+any work); a run stopped before its first ``last`` checkpoint (killed, or its
+disk full) left only its config, identity and maybe its first ``best`` and
+metrics, and the same config may start again there.
 
 The run id tells a run's files from another run's: :meth:`RunDir.check_own`
 refuses a checkpoint or metrics row of another run (copied in). Files written
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config import to_toml
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..locking import LOCK_NAME
 
 RESTARTABLE = {"config.toml", "config.json", "run.json", "metrics.jsonl", "best.safetensors"}
@@ -72,6 +73,20 @@ class RunDir:
             if config_file.read_text() == to_toml(config):
                 return []
         return sorted(names)
+
+    def check_start(self, config: dict[str, Any], resume: bool) -> None:
+        """Refuse, before any work, a run that cannot start here: ``resume`` without a ``last`` checkpoint, or a
+        new run in a directory holding another run's files (:meth:`files_in_the_way`)."""
+        if resume:
+            if not self.last.exists():
+                raise CheckpointError(f"cannot resume: {self.last} does not exist; start the run without --resume")
+            return
+        held = self.files_in_the_way(config)
+        if held:
+            shown = ", ".join(held[:4]) + (" ..." if len(held) > 4 else "")
+            fix = "pass --resume to continue the run it holds" if self.last.exists() else (
+                "it holds no resumable checkpoint (last.safetensors): move its files away")
+            raise ConfigError(f"{self.path} is not empty ({shown}); {fix}, or choose another --out")
 
     def run_id(self) -> str | None:
         """The id in ``run.json`` (None: a directory of an older version, or none yet)."""

@@ -221,8 +221,7 @@ class Trainer:
     def _resume(self) -> None:
         if self.run is None:
             raise ConfigError("resume needs the run directory to resume from")
-        if not self.run.last.exists():
-            raise CheckpointError(f"cannot resume: {self.run.last} does not exist; start the run without --resume")
+        self.run.check_start(self.config, resume=True)
         tensors, meta = read_checkpoint(self.run.last)
         state = self._training_state(meta, tensors)
         own = self.run.run_id()
@@ -432,12 +431,7 @@ class Trainer:
                 self.run.write_identity(self.run_id)
             self.run.write_metrics(self.metrics)
             return
-        held = self.run.files_in_the_way(self.config)
-        if held:
-            shown = ", ".join(held[:4]) + (" ..." if len(held) > 4 else "")
-            fix = "pass --resume to continue the run it holds" if self.run.last.exists() else (
-                "it holds no resumable checkpoint (last.safetensors): move its files away")
-            raise ConfigError(f"{self.run.path} is not empty ({shown}); {fix}, or choose another --out")
+        self.run.check_start(self.config, resume=False)  # again, now that the lock is held
         self.run.write_config(self.config)  # first: a directory holding only its config may start again
         self.run_id = self.run.run_id()
         if self.run_id is None:
