@@ -109,16 +109,18 @@ class EvaluationPlan:
         notes += [f"{display_name(a)} on the first {self.limit(a, n)} images." for a, _ in self.limits
                   if a in self.attacks and self.limit(a, n) < n]
         if randomness.stochastic:
-            notes.append(f"{label} is stochastic ({randomness.note}): each image predicted {r.repeats} times, "
-                         "mean ± std over the draws (worst: right in all draws)"
-                         + (f"; attack gradients averaged over {s.eot} draws (EOT)." if oracle is None else "."))
+            notes.append(f"{label} is stochastic ({randomness.note}): each image predicted "
+                         f"{_count_of(r.repeats, 'time')}, mean ± std over the draws (worst: right in all draws)"
+                         + (f"; attack gradients averaged over {_count_of(s.eot, 'draw')} (EOT)." if oracle is None
+                            else "."))
         else:
             notes.append(f"{label} is deterministic ({randomness.note}): one prediction per image"
                          + ("; no EOT." if oracle is None else "."))
         if oracle is not None:
-            label, source = oracle
-            notes.append(f"Adversarial images made white-box on the oracle {label} ("
-                         + (f"stochastic: EOT over {s.eot} draws" if source.stochastic else "deterministic")
+            oracle_name, source = oracle
+            notes.append(f"Adversarial images made white-box on the oracle {oracle_name} ("
+                         + (f"stochastic: EOT over {_count_of(s.eot, 'draw')}" if source.stochastic
+                            else "deterministic")
                          + "), classified by the model (blind attack).")
         if any(a.startswith("apgd") for a in self.attacks):
             notes.append(f"APGD-CE/APGD-DLR: Auto-PGD (Croce & Hein 2020) from AutoAttack's random start, "
@@ -141,6 +143,11 @@ class EvaluationPlan:
         return {"attacks": list(self.attacks), "eps": s.eps, "alpha": s.alpha, "eot": s.eot,
                 "repeats": self.run.repeats, "bf16": s.bf16, "limits": dict(self.limits),
                 "autoattack": [s.autoattack_iterations, s.autoattack_eot, s.autoattack_queries]}
+
+
+def _count_of(n: int, noun: str) -> str:
+    """``1 draw``, ``5 draws``."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _check(name: str, ok: bool, allowed: str, value: Any) -> None:
