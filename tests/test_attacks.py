@@ -129,6 +129,18 @@ def test_eot_replicas_go_through_the_model_as_one_batch_or_in_chunks():
     assert sizes == [9, 3]
 
 
+def test_on_a_cpu_many_eot_draws_are_chunked_to_passes_of_about_160_images():
+    net = model("en1_resnet8")
+    sizes = []
+    net.register_forward_pre_hook(lambda mod, inp: sizes.append(inp[0].shape[0]))
+    x, y = torch.rand(32, 3, 8, 8), torch.randint(0, 10, (32,))
+    FGSM(net, eot_samples=20, stochastic=True)(x, y)
+    assert sizes == [160, 160, 160, 160]  # AutoAttack's 20 draws of 32 images: 4 equal passes, not one of 640
+    sizes.clear()
+    FGSM(net, eot_samples=20, eot_batch=20, stochastic=True)(x, y)
+    assert sizes == [640]  # an explicit eot_batch is kept
+
+
 def test_eot_gradient_of_k_draws_is_the_mean_of_single_draw_gradients():
     net = model("en1_resnet8")
     x, y = batch(2)
