@@ -16,7 +16,7 @@ import torch
 from enresnet.device import native_bf16
 from enresnet.threads import thread_count
 
-SECONDS_ON_2_CORES = {True: 240, False: 200}  # train + evaluate + picture, with / without bf16
+SECONDS_ON_2_CORES = {True: 110, False: 130}  # train + evaluate + picture, with / without bf16 (measured)
 threads, note = thread_count()
 bf16 = native_bf16(torch.device("cpu"))
 seconds = SECONDS_ON_2_CORES[bf16] * 2 / min(threads, 2)
