@@ -7,11 +7,11 @@ use (PEP 562), as in :mod:`enresnet`.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DatasetError
+from ..lazy import lazy_exports
 from .options import DEFAULT_DATA_DIR, SEED_LIMIT, check_options, image_shape
 
 DATASETS = ("cifar10", "cifar100", "fashion_mnist", "synthetic")
@@ -94,21 +94,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, train: bool = Tr
     return synthetic_dataset(train=train, **options)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    try:  # a submodule, as the eager imports made them attributes before
-        return importlib.import_module(f".{name}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
