@@ -44,6 +44,29 @@ def comma_separated(convert: Callable[[str], object]) -> Callable[[str], list]:
     return parse
 
 
+MAX_SEEDS = 1000
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type: seeds as ``0-4`` (a range, both ends included), ``0,2,7`` or a mix (``0-2,9``), each in
+    [0, 2**63), no seed twice, at most :data:`MAX_SEEDS`."""
+    seed = integer(0, 2**63 - 1)
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        low, dash, high = part.partition("-")
+        if not part or (dash and not (low and high)):
+            raise argparse.ArgumentTypeError(f"expected seeds like 0-4 or 0,2,7, got {text!r}")
+        first, last = seed(low), seed(high) if dash else seed(low)
+        if last < first:
+            raise argparse.ArgumentTypeError(f"the range {part!r} runs backwards; write {last}-{first}")
+        if len(seeds) + last - first + 1 > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} seeds, got {text!r}")
+        seeds += range(first, last + 1)
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed appears twice in {text!r}")
+    return tuple(seeds)
+
+
 def budget(text: str) -> float:
     """An argparse type: an eps or alpha in (0, 1], pixel units, as a number or a fraction (``8/255``)."""
     try:

@@ -9,9 +9,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from ..reproduce import Reproduction, get_study, studies
+from ..reproduce import Reproduction, SeedStudy, get_study, studies
 from ..threads import apply_thread_policy
-from .options import add_quiet, add_threads, integer
+from .options import add_quiet, add_threads, integer, seed_list
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,8 +23,12 @@ def run(args: argparse.Namespace) -> int:
         study = dataclasses.replace(study, autoattack=False)
     apply_thread_policy(args.threads, args.quiet)
     out = args.out or Path("runs") / f"{study.name}-{scale.name}"
-    path = Reproduction(study, scale, out, args.data_dir, args.seed, progress=not args.quiet,
-                        device=args.device).run()
+    seeds = args.seeds or (scale.seeds if args.seed is None else ())
+    if seeds:
+        path = SeedStudy(study, scale, out, seeds, args.data_dir, progress=not args.quiet, device=args.device).run()
+    else:
+        path = Reproduction(study, scale, out, args.data_dir, args.seed or 0, progress=not args.quiet,
+                            device=args.device).run()
     print(path)
     return 0
 
@@ -49,7 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="smoke, medium, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
-    p.add_argument("--seed", type=integer(0, 2**63 - 1), default=0, help="training and evaluation seed (default 0)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=integer(0, 2**63 - 1), default=None,
+                       help="one run at this training and evaluation seed (default 0; a multi-seed scale such as "
+                       "fmnist's `seeds` runs its own seeds unless --seed or --seeds is given)")
+    seeds.add_argument("--seeds", type=seed_list, default=None,
+                       help="a study of methods: the study once per seed (0-4, 0,2,7 or 0-2,9) into OUT/seed-S, "
+                       "each seed fixing split, order, augmentation and initialisation; the claims judged across "
+                       "seeds (t-intervals, two one-sided tests, Holm) in OUT/claims.md")
     add_threads(p)
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write_text
-from ..evaluate.accuracy import AccuracyStats, mean_interval
+from ..evaluate.accuracy import AccuracyStats, mean_interval, worst_case
 from ..evaluate.paired import CANNOT_TELL, FAILS, HOLDS, PairedComparison, holm, sign_flip
-from ..evaluate.protocol import display_name
+from ..evaluate.protocol import DEFAULT_ATTACKS, display_name
 from ..evaluate.tables import Row
-from .studies import BoundClaim, Measure, PairedClaim, Study
+from .studies import HEADLINE, BoundClaim, Measure, PairedClaim, Study
 
 Results = dict[str, dict[str, dict[str, AccuracyStats]]]
 """{table: {model key (transfer: ``target<-oracle``): {column: stats}}}."""
@@ -57,8 +57,14 @@ def read_tables(out: Path, study: Study) -> Results:
 
 
 def lookup(results: Results, measure: Measure) -> AccuracyStats | None:
-    """The stats ``measure`` names, or None when this run did not measure it (a model the scale skips)."""
-    stats = results.get(measure.table, {}).get(result_key(measure.model, measure.oracle), {}).get(measure.column)
+    """The stats ``measure`` names, or None when this run did not measure it (a model the scale skips; the
+    headline where a default attack did not run)."""
+    row = results.get(measure.table, {}).get(result_key(measure.model, measure.oracle), {})
+    if measure.column == HEADLINE:
+        columns = [row.get(c) for c in ("clean", *DEFAULT_ATTACKS)]
+        missing = any(c is None or c.per_image is None for c in columns)
+        return None if missing else worst_case(columns)
+    stats = row.get(measure.column)
     return stats if stats is not None and stats.per_image is not None else None
 
 
@@ -68,7 +74,8 @@ def measure_id(measure: Measure) -> str:
 
 
 def describe(study: Study, measure: Measure) -> str:
-    column = "natural" if measure.column == "clean" else display_name(measure.column)
+    column = {"clean": "natural", HEADLINE: "default attacks' headline"}.get(measure.column) or display_name(
+        measure.column)
     model = study.model(measure.model).label
     if measure.oracle is not None:
         return f"{model}, {column} made on {study.model(measure.oracle).label} (blind)"

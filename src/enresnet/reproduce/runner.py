@@ -89,6 +89,7 @@ class Reproduction:
         overrides.setdefault("data", {})["download"] = False
         if self.data_dir is not None:
             overrides["data"]["data_dir"] = self.data_dir
+        overrides["data"]["split_seed"] = self.seed
         overrides.setdefault("train", {})["seed"] = self.seed
         return load_config(config_path(name), overrides)
 
@@ -137,9 +138,12 @@ class Reproduction:
     def whitebox_result(self, label: str, model: nn.Module, data: ImageDataset, eval_dir: Path) -> EvaluationResult:
         """Natural and white-box accuracy (Table 2), AutoAttack and the sanity checks of one model."""
         s, study = self.scale, self.study
-        attacks = study.attacks + ((AUTOATTACK,) if study.autoattack else ())
-        limits = {AUTOATTACK: s.autoattack_limit} if study.autoattack and s.autoattack_limit else None
-        plan = self.plan(model, data, attacks, limits=limits, sanity_size=s.sanity_limit if study.attacks else 0)
+        attacks = s.attacks_for(study.attacks + ((AUTOATTACK,) if study.autoattack else ()), self.seed)
+        limits = {a: k for a, k in s.attack_limits.items() if a in attacks}
+        if AUTOATTACK in attacks and s.autoattack_limit:
+            limits[AUTOATTACK] = s.autoattack_limit
+        plan = self.plan(model, data, attacks, limits=limits or None,
+                         sanity_size=s.sanity_limit if attacks else 0)
         return self.evaluate("white-box evaluation", label, model, plan, first(data, s.test_limit), eval_dir)
 
     def whitebox_table(self, models: dict[str, nn.Module], data: ImageDataset) -> None:
@@ -195,16 +199,18 @@ class Reproduction:
         self.whitebox_table(models, data)
         if self.study.natural_models_at(self.scale):
             self.natural_table(models, data)
-        if self.study.transfer:
+        if self.study.transfer and self.scale.transfer:
             self.transfer_table(models, data)
         if self.study.claims:
             write_claims(self.out, judge(self.study, read_tables(self.out, self.study)))
-        self.log("figures")
-        with self.timer.phase("figures"):
-            plan = self.plan(models[first_model], data, ())
-            figures = draw_figures(self.study, self.scale, models, data, plan,
-                                   {m.key: self.run_dir(m.key) for m in self.study.models_at(self.scale)},
-                                   self.out / "figures")
+        figures = {}
+        if self.scale.figures:
+            self.log("figures")
+            with self.timer.phase("figures"):
+                plan = self.plan(models[first_model], data, ())
+                figures = draw_figures(self.study, self.scale, models, data, plan,
+                                       {m.key: self.run_dir(m.key) for m in self.study.models_at(self.scale)},
+                                       self.out / "figures")
         path = write_results(self, figures)
         self.log(f"wrote {path}")
         return path

@@ -31,6 +31,7 @@ import torch
 from ..configs import CONFIG_DIR, config_path
 from ..data import ImageDataset
 from ..errors import ConfigError
+from ..evaluate.protocol import DEFAULT_ATTACKS
 from ..evaluate.sanity import SanitySettings
 
 PAPER_ATTACKS = ("fgsm", "ifgsm20", "cw")
@@ -66,6 +67,28 @@ class Scale:
     examples: int = 4
     skip: tuple[str, ...] = ()
     """Keys of the study's models this scale leaves out (its summary says why)."""
+    attacks: tuple[str, ...] | None = None
+    """The white-box attacks of this scale (None: the study's, with AutoAttack where the study has it)."""
+    attack_limits: dict[str, int] = field(default_factory=dict)
+    """{attack: first k test images} for attacks of ``attacks`` run on a fixed subset only."""
+    subset_seeds: tuple[int, ...] | None = None
+    """Seeds whose evaluation runs the attacks of ``attack_limits`` (None: every seed); the other seeds
+    run only the attacks on every test image."""
+    seeds: tuple[int, ...] = ()
+    """A multi-seed scale's seeds (``reproduce --seeds`` overrides them): the study runs once per seed, each
+    seed fixing split, order, augmentation and initialisation of every model, and its claims are judged
+    across seeds (:mod:`.seeds`). Empty: one run at ``--seed``."""
+    transfer: bool = True
+    """Whether the blind-attack table (Table 3) runs at this scale."""
+    figures: bool = True
+    """Whether Fig. 5, the accuracy-vs-eps curve and Fig. 6 are drawn at this scale."""
+
+    def attacks_for(self, study_attacks: tuple[str, ...], seed: int) -> tuple[str, ...]:
+        """The white-box attacks a run at ``seed`` makes (``study_attacks``: the study's own set)."""
+        attacks = study_attacks if self.attacks is None else self.attacks
+        if self.subset_seeds is None or seed in self.subset_seeds:
+            return attacks
+        return tuple(a for a in attacks if a not in self.attack_limits)
 
 
 @dataclass(frozen=True)
@@ -87,8 +110,8 @@ class Integration:
 
 @dataclass(frozen=True)
 class Measure:
-    """One accuracy a claim reads: a model's column (``clean``, an attack, ``autoattack``) in one of a
-    study's tables (``whitebox``, ``natural``, or ``transfer`` with the ``oracle`` attacked)."""
+    """One accuracy a claim reads: a model's column (``clean``, an attack, ``autoattack``, :data:`HEADLINE`)
+    in one of a study's tables (``whitebox``, ``natural``, or ``transfer`` with the ``oracle`` attacked)."""
 
     table: str
     model: str
@@ -108,6 +131,11 @@ class PairedClaim:
     lower: Measure
     paper: str
     family: str = "paper"
+    paper_gap: float | None = None
+    """The paper's CIFAR-10 difference A - B in points (None: not reported)."""
+    margin: float = 1.0
+    """The pre-declared equivalence margin in points: across seeds, two one-sided tests say whether
+    |A - B| < margin (:mod:`enresnet.evaluate.seed_tests`)."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +234,9 @@ GPU_FULL = Scale(
 )
 
 NATURAL_FMNIST = ("resnet20_natural", "en2_resnet20_natural")
+HEADLINE = "headline"
+"""A :class:`Measure` column: the worst case per image over clean and every default attack
+(:data:`~enresnet.evaluate.protocol.DEFAULT_ATTACKS`), measured only where all of them ran."""
 
 FMNIST_SCALES = {
     "smoke": Scale(
@@ -240,6 +271,24 @@ FMNIST_SCALES = {
         test_limit=1000, transfer_limit=500, autoattack_limit=100, sanity_limit=200, eps_limit=500, eps_steps=10,
         skip=("en5_resnet20",),
     ),
+    "seeds": Scale(
+        "seeds",
+        "a study of methods, not of single networks: PGD-trained ResNet20, En1ResNet20, En2ResNet20 and "
+        "2 x ResNet20 without noise, once per seed (0-4 by default; seed s fixes split, order, augmentation and "
+        "initialisation of every model). Sized from measured throughput to <= 8 h of a 2-core CPU in total "
+        "(docs/results.md gives the arithmetic): 10k images of the 60k (9k train + 1k validation), 4 epochs "
+        "with lr 0.1, / 10 for the last (closer to convergence rather than more images), validation on 500 "
+        "images with IFGSM^10; every model evaluated on the first 5000 test images (clean and IFGSM^20, EOT 5, "
+        "5 predictions per image), and on the first 500 with the evaluation pipeline's default attacks "
+        "(FGSM, IFGSM^20, C&W, APGD-CE, APGD-DLR, EOT 5) for seeds 0 and 1; sanity suite on 100 of them; "
+        "no transfer, no naturally trained models, no figures",
+        {"data": {"train_limit": 10000, "val_size": 1000},
+         "train": {"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
+         "validation": {"limit": 500, "attack_steps": 10}},
+        test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
+        attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500}, subset_seeds=(0, 1),
+        seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=("en5_resnet20", *NATURAL_FMNIST),
+    ),
     "full": Scale(
         "full",
         "the configs' schedule (10 epochs, lr / 10 at 6 and 8, batch 128) on the whole training set "
@@ -265,37 +314,51 @@ FMNIST_SCALES = {
 
 
 def _fmnist_claims() -> tuple[PairedClaim | BoundClaim, ...]:
-    """Table 1, Table 2, Sec. 4.4 and Table 3 of the paper as claims on the fmnist study's models."""
+    """Table 1, Table 2, Sec. 4.4 and Table 3 of the paper as claims on the fmnist study's models, the
+    default attacks' headline claims, and the claims this project makes about the attacks. Declared before
+    any run of a scale that judges them (the equivalence margins included)."""
     wb, nat = "whitebox", "natural"
     noise = "noise raises robust accuracy"
     members = "more members raise robust accuracy"
     aa = "AutoAttack is stronger than IFGSM^20"
+    default = "the default attacks are stronger than IFGSM^20"
     return (
         PairedClaim("noise raises natural accuracy", "Table 1", Measure(nat, "en2_resnet20_natural", "clean"),
-                    Measure(nat, "resnet20_natural", "clean"), "En2 92.60% vs 92.10%"),
+                    Measure(nat, "resnet20_natural", "clean"), "En2 92.60% vs 92.10%", paper_gap=0.50),
         PairedClaim("noise raises natural accuracy of PGD-trained models", "Table 2",
-                    Measure(wb, "en1_resnet20", "clean"), Measure(wb, "resnet20", "clean"), "77.21% vs 75.11%"),
+                    Measure(wb, "en1_resnet20", "clean"), Measure(wb, "resnet20", "clean"), "77.21% vs 75.11%",
+                    paper_gap=2.10),
         PairedClaim(noise, "Table 2", Measure(wb, "en1_resnet20", "ifgsm20"), Measure(wb, "resnet20", "ifgsm20"),
-                    "49.06% vs 46.03%"),
+                    "49.06% vs 46.03%", paper_gap=3.03),
         PairedClaim(noise, "Table 2", Measure(wb, "en1_resnet20", "cw"), Measure(wb, "resnet20", "cw"),
-                    "65.69% vs 58.73%"),
+                    "65.69% vs 58.73%", paper_gap=6.96),
         PairedClaim(members, "Table 2", Measure(wb, "en2_resnet20", "ifgsm20"),
-                    Measure(wb, "en1_resnet20", "ifgsm20"), "50.06% vs 49.06%"),
+                    Measure(wb, "en1_resnet20", "ifgsm20"), "50.06% vs 49.06%", paper_gap=1.00),
         PairedClaim(members, "Table 2", Measure(wb, "en5_resnet20", "ifgsm20"),
-                    Measure(wb, "en2_resnet20", "ifgsm20"), "51.48% vs 50.06%"),
+                    Measure(wb, "en2_resnet20", "ifgsm20"), "51.48% vs 50.06%", paper_gap=1.42),
         PairedClaim("an ensemble without noise does not match EnResNet", "Sec. 4.4",
                     Measure(wb, "en2_resnet20", "ifgsm20"), Measure(wb, "ens2_resnet20_nonoise", "ifgsm20"),
-                    "50.06% vs 47.28%"),
+                    "50.06% vs 47.28%", paper_gap=2.78),
         PairedClaim("blind attacks are weaker than white-box ones", "Table 3",
                     Measure("transfer", "en2_resnet20", "ifgsm20", oracle="resnet20"),
-                    Measure(wb, "en2_resnet20", "ifgsm20"), "En5: 62.99% vs 51.48%"),
+                    Measure(wb, "en2_resnet20", "ifgsm20"), "En5: 62.99% vs 51.48%", paper_gap=11.51),
         PairedClaim("blind attacks are weaker than white-box ones", "Table 3",
                     Measure("transfer", "resnet20", "ifgsm20", oracle="en2_resnet20"),
-                    Measure(wb, "resnet20", "ifgsm20"), "58.74% (oracle En5) vs 46.03%"),
+                    Measure(wb, "resnet20", "ifgsm20"), "58.74% (oracle En5) vs 46.03%", paper_gap=12.71),
         PairedClaim("EnResNets are more robust to blind attacks than ResNets", "Table 3",
                     Measure("transfer", "en2_resnet20", "ifgsm20", oracle="resnet20"),
-                    Measure("transfer", "resnet20", "ifgsm20", oracle="en2_resnet20"), "En5: 62.99% vs 58.74%"),
+                    Measure("transfer", "resnet20", "ifgsm20", oracle="en2_resnet20"), "En5: 62.99% vs 58.74%",
+                    paper_gap=4.25),
+        PairedClaim("noise raises robust accuracy under the default attacks", "ours",
+                    Measure(wb, "en1_resnet20", HEADLINE), Measure(wb, "resnet20", HEADLINE), "not reported",
+                    family="headline"),
+        PairedClaim("an ensemble without noise does not match EnResNet under the default attacks", "ours",
+                    Measure(wb, "en2_resnet20", HEADLINE), Measure(wb, "ens2_resnet20_nonoise", HEADLINE),
+                    "not reported", family="headline"),
         *(PairedClaim(aa, "ours", Measure(wb, key, "ifgsm20"), Measure(wb, key, "autoattack"), "not reported",
+                      family="attacks")
+          for key in ("resnet20", "en1_resnet20", "en2_resnet20", "en5_resnet20", "ens2_resnet20_nonoise")),
+        *(PairedClaim(default, "ours", Measure(wb, key, "ifgsm20"), Measure(wb, key, HEADLINE), "not reported",
                       family="attacks")
           for key in ("resnet20", "en1_resnet20", "en2_resnet20", "en5_resnet20", "ens2_resnet20_nonoise")),
         *(BoundClaim("IFGSM^20 leaves ~0 accuracy on naturally trained models", "Sec. 4.4",

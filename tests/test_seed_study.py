@@ -1,0 +1,130 @@
+"""A study of methods (``reproduce --seeds``): every seed its own run, the claims judged across seeds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from enresnet.cli import main
+from enresnet.evaluate.accuracy import AccuracyStats
+from enresnet.evaluate.protocol import DEFAULT_ATTACKS
+from enresnet.reproduce import SeedStudy, get_study
+from enresnet.reproduce.claims import lookup
+from enresnet.reproduce.seeds import judge_seeds
+from enresnet.reproduce.studies import HEADLINE, Measure
+from tests.test_reproduce import micro_scale
+
+KEPT = ("resnet20", "en1_resnet20")
+
+
+def stats(correct: list[list[int]]) -> AccuracyStats:
+    """Accuracy of a (draws, images) 0/1 matrix."""
+    return AccuracyStats.from_correct(torch.tensor(correct, dtype=torch.bool))
+
+
+def test_headline_needs_every_default_attack():
+    right, wrong_last = stats([[1, 1, 1, 1]]), stats([[1, 1, 1, 0]])
+    row = {"clean": right, **{a: right for a in DEFAULT_ATTACKS}, "cw": wrong_last}
+    results = {"whitebox": {"resnet20": row}}
+    headline = lookup(results, Measure("whitebox", "resnet20", HEADLINE))
+    assert headline.mean == 0.75 and headline.per_image.tolist() == [1, 1, 1, 0]
+    del row["apgd-dlr100"]
+    assert lookup(results, Measure("whitebox", "resnet20", HEADLINE)) is None
+
+
+def test_claims_judged_across_seeds_by_hand():
+    """Per seed the difference is the mean per-image score difference (a noisy model's score: the fraction of
+    right draws); across seeds the t-interval of those differences."""
+    study = get_study("fmnist")
+    per_seed = {
+        0: {"whitebox": {"en1_resnet20": {"ifgsm20": stats([[1, 1, 0, 0], [1, 0, 0, 0]])},   # scores 1, .5, 0, 0
+                         "resnet20": {"ifgsm20": stats([[1, 0, 0, 0]])}}},                      # scores 1, 0, 0, 0
+        1: {"whitebox": {"en1_resnet20": {"ifgsm20": stats([[1, 1, 1, 0], [1, 1, 1, 0]])},
+                         "resnet20": {"ifgsm20": stats([[1, 1, 0, 0]])}}},
+        2: {"whitebox": {"en1_resnet20": {"ifgsm20": stats([[0, 0, 0, 0], [0, 0, 0, 0]])}}},  # no ResNet20: left out
+    }
+    (verdict,) = [v for v in judge_seeds(study, per_seed)
+                  if v.measures == ("whitebox:en1_resnet20:ifgsm20", "whitebox:resnet20:ifgsm20")]
+    # Seed 0: (1.5 - 1) / 4 = +12.5 points; seed 1: (3 - 2) / 4 = +25 points.
+    assert verdict.seeds == (0, 1) and verdict.images == 4
+    assert verdict.differences == pytest.approx((12.5, 25.0))
+    assert verdict.mean == pytest.approx(18.75)
+    half = 12.7062047 * (12.5 / 2 ** 0.5) / 2 ** 0.5  # t(0.975, 1) * sd / sqrt(2)
+    assert verdict.interval_95 == pytest.approx((18.75 - half, 18.75 + half), abs=1e-4)
+    assert verdict.paper_gap == 3.03 and verdict.excludes_paper_gap is False
+    assert verdict.p_value <= verdict.p_holm <= 1
+
+
+def seed_scale():
+    """The micro scale as a 2-seed study of ResNet20 and En1ResNet20; FGSM on a subset, for seed 0 only."""
+    micro = micro_scale()
+    skip = tuple(m.key for m in (*get_study("fmnist").models, *get_study("fmnist").natural_models)
+                 if m.key not in KEPT)
+    return replace(micro, name="micro-seeds", attacks=("fgsm", "ifgsm20"), attack_limits={"fgsm": 2},
+                   subset_seeds=(0,), seeds=(0, 1), transfer=False, figures=False, skip=skip, sanity_limit=0)
+
+
+@pytest.fixture(scope="module")
+def seeds_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fmnist-seeds")
+    SeedStudy(get_study("fmnist"), seed_scale(), out, (0, 1), progress=False).run()
+    return out
+
+
+def test_every_seed_its_own_run(seeds_dir):
+    """Seed s fixes the split and the initialisation: the seeds' runs differ, each records its seed."""
+    configs = [json.loads((seeds_dir / f"seed-{s}" / "runs" / "resnet20" / "config.json").read_text())
+               for s in (0, 1)]
+    assert [(c["train"]["seed"], c["data"]["split_seed"]) for c in configs] == [(0, 0), (1, 1)]
+    rows = [json.loads((seeds_dir / f"seed-{s}" / "whitebox.json").read_text())["rows"] for s in (0, 1)]
+    assert [r["model"] for r in rows[0]] == ["ResNet20", "En1ResNet20"]
+    # The subset attack runs for seed 0 only, on its first 2 images; IFGSM^20 on every test image.
+    assert {a: v["n"] for a, v in rows[0][0]["accuracy"].items()} == {"clean": 4, "fgsm": 2, "ifgsm20": 4}
+    assert set(rows[1][0]["accuracy"]) == {"clean", "ifgsm20"}
+    assert not (seeds_dir / "seed-0" / "figures").exists() and not (seeds_dir / "seed-0" / "transfer.json").exists()
+
+
+def test_claims_recompute_from_the_seeds_tables(seeds_dir):
+    claims = json.loads((seeds_dir / "claims.json").read_text())
+    (noise,) = [c for c in claims if c["measures"] == ["whitebox:en1_resnet20:ifgsm20", "whitebox:resnet20:ifgsm20"]]
+    expected = []
+    for s in (0, 1):
+        rows = {r["model"]: r["accuracy"]["ifgsm20"]
+                for r in json.loads((seeds_dir / f"seed-{s}" / "whitebox.json").read_text())["rows"]}
+        expected.append(100 * (rows["En1ResNet20"]["mean"] - rows["ResNet20"]["mean"]))
+    assert noise["seeds"] == [0, 1] and noise["differences"] == pytest.approx(expected)
+    # FGSM ran for one seed only: no claim reads it across seeds.
+    assert not any(m.endswith(":fgsm") for c in claims for m in c["measures"])
+    models = json.loads((seeds_dir / "models.json").read_text())
+    (clean,) = [m for m in models if m["model"] == "resnet20" and m["column"] == "clean"]
+    assert clean["seeds"] == [0, 1] and clean["sd"] is not None
+    results = (seeds_dir / "results.md").read_text()
+    for needle in ("--seeds 0,1", "seeds with tables: 0, 1", "mean ± seed sd", "moved in the last epoch",
+                   "noise raises robust accuracy"):
+        assert needle in results
+
+
+@pytest.mark.parametrize("text, seeds", [("0-4", (0, 1, 2, 3, 4)), ("3", (3,)), ("0,2,7", (0, 2, 7)),
+                                         ("0-2,9", (0, 1, 2, 9))])
+def test_seed_lists(text, seeds):
+    from enresnet.cli.options import seed_list
+
+    assert seed_list(text) == seeds
+
+
+@pytest.mark.parametrize("value, message", [("4-0", "runs backwards"), ("0,0", "appears twice"), ("a", "integer"),
+                                            ("0-", "expected seeds"), ("-1", "expected seeds"),
+                                            ("0-5000", "at most 1000")])
+def test_bad_seed_lists(value, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "fmnist", "--scale", "seeds", "--seeds", value])
+    assert message in capsys.readouterr().err
+
+
+def test_seed_and_seeds_exclusive(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "fmnist", "--seed", "1", "--seeds", "0-4"])
+    assert "not allowed with" in capsys.readouterr().err
