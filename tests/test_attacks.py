@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import enresnet
-from enresnet.attacks import CW, FGSM, IFGSM, PGD, CWInf
+from enresnet.attacks import APGD, CW, FGSM, IFGSM, PGD, CWInf
 from enresnet.errors import ConfigError
 from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, parse_attacks
 
@@ -236,3 +236,29 @@ def test_attack_names_parse_and_unknown_ones_list_the_valid_forms():
     attack = build_attack("ifgsm20", model(), AttackSettings())
     assert (type(attack), attack.steps, attack.random_start) == (IFGSM, 20, False)
     assert isinstance(build_attack("cwinf5", model(), AttackSettings()), CWInf)
+
+
+@pytest.mark.parametrize("cls", [FGSM, IFGSM, PGD, CW, CWInf, APGD, AutoAttack])
+def test_every_attack_takes_model_mode_and_bf16_at_construction_and_checks_them(cls):
+    net = model()
+    attack = cls(net, model_mode="train", bf16=True)
+    assert (attack.model_mode, attack.bf16) == ("train", True)
+    assert (cls(net).model_mode, cls(net).bf16) == ("eval", False)
+    with pytest.raises(ValueError, match=r"model_mode must be one of \('eval', 'train'\), got 'test'"):
+        cls(net, model_mode="test")
+    with pytest.raises(ValueError, match="bf16 must be True or False, got 1"):
+        cls(net, bf16=1)
+
+
+def test_an_attack_in_train_mode_runs_the_model_in_train_mode_and_restores_eval():
+    net = model()
+    seen = []
+    net.register_forward_hook(lambda mod, inp, out: seen.append(mod.training))
+    IFGSM(net, steps=2, model_mode="train")(*batch())
+    assert seen and all(seen) and not net.training
+
+
+def test_the_factory_passes_bf16_to_the_attack_at_construction():
+    for name in ("fgsm", "ifgsm3", "pgd3", "cw", "cwinf3", "apgd-ce3", "autoattack"):
+        assert build_attack(name, model(), AttackSettings(bf16=True)).bf16, name
+        assert not build_attack(name, model(), AttackSettings()).bf16, name

@@ -88,8 +88,11 @@ class APGD(Attack):
         eot_samples: int = 1,
         eot_batch: int | None = None,
         stochastic: bool | None = None,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
-        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic, model_mode=model_mode, bf16=bf16)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         if steps < 1:

@@ -61,8 +61,10 @@ class Attack:
     """Base class: ``attack(images, labels)`` returns adversarial images in the l_inf eps-ball.
 
     Subclasses implement :meth:`forward`; :meth:`__call__` validates the input,
-    runs ``forward`` with gradients enabled and the model in eval mode (BatchNorm
-    uses its running statistics), and restores the model's mode afterwards.
+    runs ``forward`` with gradients enabled and the model in :attr:`model_mode`
+    ("eval" by default: BatchNorm uses its running statistics), and restores the
+    model's mode afterwards. Every option is a constructor argument (``model_mode``
+    and ``bf16`` keyword-only, in every subclass); nothing is set after construction.
     Gradients are taken w.r.t. the input only (:func:`torch.autograd.grad`), so
     the model's parameters never receive a ``.grad`` and their ``requires_grad``
     is left as it was.
@@ -75,6 +77,9 @@ class Attack:
         eot_samples: int = 1,
         eot_batch: int | None = None,
         stochastic: bool | None = None,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
         if not eps >= 0:
             raise ValueError(f"eps must be >= 0, got {eps}")
@@ -90,11 +95,15 @@ class Attack:
             raise ValueError(f"stochastic must be None (measured), True or False, got {stochastic!r}")
         self.stochastic = stochastic
         """Whether the model's forward pass is random (EOT applies): None = measured on the first batch."""
-        self.model_mode = "eval"
+        if model_mode not in MODEL_MODES:
+            raise ValueError(f"model_mode must be one of {MODEL_MODES}, got {model_mode!r}")
+        self.model_mode = model_mode
         """Mode the model runs in during the attack: "eval" (BatchNorm running
         statistics; every evaluation) or "train" (PGD adversarial training with
         ``train.attack_bn_mode = "train"``, as the authors' code)."""
-        self.bf16 = False
+        if not isinstance(bf16, bool):
+            raise ValueError(f"bf16 must be True or False, got {bf16!r}")
+        self.bf16 = bf16
         """Whether the forward passes behind the attack's gradients run under bf16 autocast (the loss
         and the update in fp32). Off: fp32, as the paper. The training step sets its own autocast
         around the attack instead; evaluation turns this on where bf16 is fast (see

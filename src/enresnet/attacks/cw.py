@@ -49,8 +49,11 @@ class CW(Attack):
         eot_samples: int = 1,
         eot_batch: int | None = None,
         stochastic: bool | None = None,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
-        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic, model_mode=model_mode, bf16=bf16)
         if steps < 1 or lr <= 0 or c < 0 or kappa < 0:
             raise ValueError(f"need steps >= 1, lr > 0, c >= 0, kappa >= 0; got {steps}, {lr}, {c}, {kappa}")
         self.steps = int(steps)

@@ -19,8 +19,8 @@ class FGSM(Attack):
     """
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, eot_samples: int = 1, eot_batch: int | None = None,
-                 stochastic: bool | None = None):
-        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
+                 stochastic: bool | None = None, *, model_mode: str = "eval", bf16: bool = False) -> None:
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic, model_mode=model_mode, bf16=bf16)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         grad = self.input_grad(images, labels, F.cross_entropy)

@@ -39,8 +39,11 @@ class IFGSM(Attack):
         eot_batch: int | None = None,
         clip_start: bool = False,
         stochastic: bool | None = None,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
-        super().__init__(model, eps, eot_samples, eot_batch, stochastic)
+        super().__init__(model, eps, eot_samples, eot_batch, stochastic, model_mode=model_mode, bf16=bf16)
         if steps < 1 or alpha <= 0:
             raise ValueError(f"need steps >= 1 and alpha > 0, got steps={steps}, alpha={alpha}")
         self.alpha = float(alpha)
@@ -82,5 +85,9 @@ class PGD(IFGSM):
         eot_batch: int | None = None,
         clip_start: bool = False,
         stochastic: bool | None = None,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
-        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch, clip_start, stochastic)
+        super().__init__(model, eps, alpha, steps, random_start, eot_samples, eot_batch, clip_start, stochastic,
+                         model_mode=model_mode, bf16=bf16)

@@ -54,8 +54,12 @@ class AutoAttack(Attack):
         eot_batch: int | None = None,
         stochastic: bool | None = None,
         progress: bool = False,
+        *,
+        model_mode: str = "eval",
+        bf16: bool = False,
     ) -> None:
-        super().__init__(model, eps, eot_samples=eot_iter, eot_batch=eot_batch, stochastic=stochastic)
+        super().__init__(model, eps, eot_samples=eot_iter, eot_batch=eot_batch, stochastic=stochastic,
+                         model_mode=model_mode, bf16=bf16)
         self._progress = progress  # private: not part of the attack's fingerprint
         if version not in (None, *VERSIONS):
             raise ValueError(f"AutoAttack version must be one of {VERSIONS}, got {version!r}")
@@ -119,8 +123,7 @@ class AutoAttack(Attack):
             if index.numel() == 0:
                 break
             apgd = APGD(self.model, eps=self.eps, loss=loss, steps=self.n_iter, eot_samples=self.eot_samples,
-                        eot_batch=self.eot_batch, stochastic=True)
-            apgd.bf16 = self.bf16
+                        eot_batch=self.eot_batch, stochastic=True, model_mode=self.model_mode, bf16=self.bf16)
             x, y = images[index], labels[index]
             for candidate in apgd.single_run(x, y, on_step=bar.update):
                 acc = self._accuracy(candidate, y)

@@ -128,14 +128,12 @@ def build_attack(name: str, model: nn.Module, settings: AttackSettings, stochast
     match = _NAME.match(name)
     if match is None:
         raise ConfigError(f"unknown attack {name!r}; valid attacks: {', '.join(ATTACK_FORMS)}")
-    attack = _make(match, model, settings, stochastic, progress)
-    attack.bf16 = settings.bf16
-    return attack
+    return _make(match, model, settings, stochastic, progress)
 
 
 def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool | None, progress: bool) -> Attack:
     kind = match["kind"]
-    eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch, stochastic=stochastic)
+    eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch, stochastic=stochastic, bf16=s.bf16)
     if kind == "fgsm":
         return FGSM(model, eps=s.eps, **eot)
     if kind == "cw":
@@ -145,7 +143,7 @@ def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool
 
         return AutoAttack(model, eps=s.eps, check_draws=s.check_draws, n_iter=s.autoattack_iterations,
                           eot_iter=s.autoattack_eot, n_queries=s.autoattack_queries, eot_batch=s.eot_batch,
-                          stochastic=stochastic, progress=progress)
+                          stochastic=stochastic, bf16=s.bf16, progress=progress)
     steps = int(match["steps"])
     if kind in ("apgd-ce", "apgd-dlr"):
         return APGD(model, eps=s.eps, loss=kind.removeprefix("apgd-"), steps=steps, **eot)
