@@ -1,5 +1,9 @@
 """Attacks (paper Sec. 3.2): agreement with torchattacks, the l_inf/[0,1] bounds, EOT, model hygiene."""
 
+import inspect
+import json
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -7,7 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import enresnet
-from enresnet.attacks import APGD, CW, FGSM, IFGSM, PGD, CWInf
+from enresnet.attacks import APGD, CW, FGSM, IFGSM, PGD, Attack, CWInf
 from enresnet.errors import ConfigError
 from enresnet.evaluate import AttackSettings, AutoAttack, build_attack, parse_attacks
 
@@ -262,3 +266,37 @@ def test_the_factory_passes_bf16_to_the_attack_at_construction():
     for name in ("fgsm", "ifgsm3", "pgd3", "cw", "cwinf3", "apgd-ce3", "autoattack"):
         assert build_attack(name, model(), AttackSettings(bf16=True)).bf16, name
         assert not build_attack(name, model(), AttackSettings()).bf16, name
+
+
+def attack_classes():
+    """Every Attack subclass the package defines (AutoAttack lives in enresnet.evaluate)."""
+    found, todo = [], [Attack]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return [cls for cls in found if cls is not Attack and cls.__module__.startswith("enresnet.")]
+
+
+@pytest.mark.parametrize("cls", attack_classes(), ids=lambda cls: cls.__name__)
+def test_the_fingerprint_is_every_constructor_argument(cls):
+    net = model()
+    params = set(inspect.signature(cls.__init__).parameters) - {"self", *cls.not_fingerprinted}
+    config = cls(net, eps=0.1).config()
+    assert config.pop("attack") == cls.__name__
+    assert set(config) == params and config["eps"] == 0.1
+    assert json.loads(json.dumps(config)) == config
+    for option, value in (("model_mode", "train"), ("bf16", True), ("stochastic", True), ("eot_batch", 2)):
+        if option in params:
+            assert cls(net, eps=0.1, **{option: value}).config()[option] == value
+
+
+def test_evaluations_that_differ_in_any_attack_option_have_different_fingerprints():
+    net = model()
+    base = AttackSettings()
+    variants = [base, replace(base, bf16=True), replace(base, eot=3), replace(base, alpha=1 / 255),
+                replace(base, eot_batch=1)]
+    configs = [build_attack("ifgsm3", net, s).config() for s in variants]
+    configs += [build_attack("ifgsm3", net, base, stochastic=True).config(), build_attack("pgd3", net, base).config()]
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == len(configs)
+    assert "progress" not in build_attack("autoattack", net, base, progress=True).config()

@@ -27,6 +27,7 @@ evaluation plan) pass it.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,7 +69,22 @@ class Attack:
     Gradients are taken w.r.t. the input only (:func:`torch.autograd.grad`), so
     the model's parameters never receive a ``.grad`` and their ``requires_grad``
     is left as it was.
+
+    :meth:`config` (an evaluation's fingerprint of the attack) is the constructor's
+    arguments as given, defaults filled in, recorded when the attack is made: an
+    option a subclass adds is in it without anyone remembering to add it.
     """
+
+    not_fingerprinted: tuple[str, ...] = ("model",)
+    """Constructor arguments left out of :meth:`config`: the model (an evaluation digests it apart) and
+    options that cannot change the adversarial images (a progress bar)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Attack:
+        attack = super().__new__(cls)
+        bound = inspect.signature(cls.__init__).bind_partial(attack, *args, **kwargs)
+        bound.apply_defaults()
+        attack._arguments = dict(list(bound.arguments.items())[1:])  # without self
+        return attack
 
     def __init__(
         self,
@@ -215,8 +231,9 @@ class Attack:
         return [chunk] * (k // chunk) + ([k % chunk] if k % chunk else [])
 
     def config(self) -> dict[str, Any]:
-        """The attack's name and hyperparameters (JSON-able; part of an evaluation's fingerprint)."""
-        params = {k: v for k, v in vars(self).items() if k != "model" and not k.startswith("_")}
+        """The attack's name and its constructor's arguments but :attr:`not_fingerprinted` (JSON-able; part of
+        an evaluation's fingerprint)."""
+        params = {k: v for k, v in self._arguments.items() if k not in self.not_fingerprinted}
         return {"attack": type(self).__name__, **params}
 
     def __repr__(self) -> str:

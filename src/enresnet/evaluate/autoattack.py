@@ -41,6 +41,8 @@ RAND_LOSSES = ("ce", "dlr")
 class AutoAttack(Attack):
     """l_inf AutoAttack; ``version`` defaults to 'rand' for a stochastic model, else 'standard' (module doc)."""
 
+    not_fingerprinted = ("model", "progress")
+
     def __init__(
         self,
         model: nn.Module,
@@ -60,7 +62,7 @@ class AutoAttack(Attack):
     ) -> None:
         super().__init__(model, eps, eot_samples=eot_iter, eot_batch=eot_batch, stochastic=stochastic,
                          model_mode=model_mode, bf16=bf16)
-        self._progress = progress  # private: not part of the attack's fingerprint
+        self.progress = progress
         if version not in (None, *VERSIONS):
             raise ValueError(f"AutoAttack version must be one of {VERSIONS}, got {version!r}")
         for name, value in (("check_draws", check_draws), ("n_iter", n_iter), ("eot_iter", eot_iter),
@@ -116,7 +118,7 @@ class AutoAttack(Attack):
         best = images.clone()
         best_acc = self._accuracy(images, labels)
         bar = tqdm(total=len(RAND_LOSSES) * self.n_iter, desc=f"AutoAttack rand ({images.shape[0]} images)",
-                   unit="it", leave=False, disable=not self._progress)
+                   unit="it", leave=False, disable=not self.progress)
         for loss in RAND_LOSSES:
             index = (best_acc > 0).nonzero().flatten()
             bar.set_postfix(attack=f"APGD-{loss.upper()}", robust=int(index.numel()), refresh=False)
