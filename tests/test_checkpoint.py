@@ -58,7 +58,7 @@ def test_first_format_still_loads(tmp_path):
     for key in sorted(tensors):
         digest.update(key.encode())
         digest.update(tensors[key].reshape(-1).view(torch.uint8).numpy().tobytes())
-    meta = {"model": model.spec, "epoch": 1, "format": "enresnet-checkpoint-1", "sha256": digest.hexdigest()}
+    meta = {"model": model.spec.to_dict(), "epoch": 1, "format": "enresnet-checkpoint-1", "sha256": digest.hexdigest()}
     path = tmp_path / "old.safetensors"
     safetensors.torch.save_file(tensors, path, metadata={"enresnet": json.dumps(meta)})
     loaded = load_model(path)

@@ -5,7 +5,17 @@ import torch
 
 import enresnet
 from enresnet.checkpoint import load_model, save_model
-from enresnet.models import EnResNet, Ensemble, NoiseInjection, create_model, noise_disabled
+from enresnet.models import (
+    EnResNet,
+    Ensemble,
+    EnsembleModel,
+    FusedResNet,
+    NoiseInjection,
+    PreActResNet,
+    create_model,
+    noise_disabled,
+    weighted_logits,
+)
 from enresnet.models.resnet import cifar_resnet
 
 
@@ -203,3 +213,25 @@ def test_member_std_equals_the_std_over_each_members_channels(channels_last, std
     assert close(got.view(expected.shape), expected)
     back = from_member_view(member_view(x, 3), x)
     assert torch.equal(back, x) and back.stride() == x.stride()
+
+
+def test_both_ensembles_meet_one_contract_and_combine_alike():
+    loop, fused = loop_and_fused(3)
+    for model in (loop, fused, create_model("en1_resnet8+en1_resnet8")):
+        assert isinstance(model, EnsembleModel)
+    assert not isinstance(create_model("resnet8"), EnsembleModel)
+    assert (loop.learn_weights, fused.learn_weights, create_model("en1_resnet8+en2_resnet8").learn_weights) == (
+        False, False, True)
+    logits = torch.randn(3, 4, 5)
+    assert len(loop) == len(fused) == 3
+    assert torch.equal(loop.combine(logits), fused.combine(logits))
+    assert torch.equal(fused.combine(logits), weighted_logits(fused.weights, logits))
+
+
+def test_one_member_is_never_returned_for_the_model():
+    with pytest.raises(TypeError, match="takes no 'members'.*EnResNet"):
+        PreActResNet(1, (16, 32, 64), members=5)
+    with pytest.raises(NotImplementedError):  # the fused body has no forward of its own
+        FusedResNet(1, (16, 32, 64), members=5)(torch.rand(1, 3, 32, 32))
+    fused = create_model("en5_resnet8", num_classes=5)
+    assert fused.member_logits(torch.rand(2, 3, 32, 32)).shape == (5, 2, 5)

@@ -116,7 +116,7 @@ def test_two_concurrent_train_runs_on_one_out(tmp_path):
     assert (run / "config.toml").read_text() == first_cfg.read_text()
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 20
     assert read_metadata(run / "last")["epoch"] == 20
-    assert load_model(run / "best").spec["name"] == "en1_resnet8"
+    assert load_model(run / "best").spec.name == "en1_resnet8"
     assert sorted(p.name for p in run.iterdir()) == [
         "best.safetensors", "config.json", "config.toml", "last.safetensors", "metrics.jsonl", "run.json"]
 

@@ -4,7 +4,18 @@ import pytest
 import torch
 
 import enresnet
-from enresnet.models import Ensemble, NoiseInjection, PreActBlock, UnknownModelError, noise_disabled, set_noise
+from enresnet.model_names import architecture
+from enresnet.models import (
+    Ensemble,
+    IntegrationSpec,
+    NetworkSpec,
+    NoiseInjection,
+    PreActBlock,
+    UnknownModelError,
+    noise_disabled,
+    set_noise,
+    spec_from_dict,
+)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +163,7 @@ def test_list_models_all_build():
     for name in names:
         if "wrn34" not in name and "110" not in name:
             spec = enresnet.create_model(name).spec
-            assert spec["name"] == name
+            assert spec.name == name
 
 
 def test_input_normalisation_inside_the_model():
@@ -164,3 +175,32 @@ def test_input_normalisation_inside_the_model():
     normed = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
     with torch.no_grad():
         assert torch.allclose(model(x), plain(normed), atol=1e-5)
+
+
+def test_architecture_checks_a_name_without_building_and_counts_as_built():
+    arch = architecture("en2_resnet20+wrn16_1")
+    assert [(n.blocks, n.widths, n.members) for n in arch.networks] == [(3, (16, 32, 64), 2), (2, (16, 32, 64), None)]
+    model = enresnet.create_model(arch.name, num_classes=7, in_channels=1)
+    assert arch.parameters(7, 1) == sum(p.numel() for p in model.parameters())
+    with pytest.raises(UnknownModelError) as checked:
+        architecture("wrn13_2")
+    with pytest.raises(UnknownModelError) as built:
+        enresnet.create_model("wrn13_2")
+    assert str(checked.value) == str(built.value)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"dropout": 0.0, "input_mean": [0.5] * 3, "input_std": [0.25] * 3}])
+def test_spec_is_typed_and_its_dict_is_the_checkpoint_format(kwargs):
+    model = enresnet.create_model("en2_resnet8", num_classes=5, **kwargs)
+    spec = model.spec
+    assert isinstance(spec, NetworkSpec) and spec.name == "en2_resnet8"
+    assert spec.to_dict() == dict(name="en2_resnet8", noise_coef=0.1, num_classes=5, in_channels=3,
+                                  std_mode="tensor", **kwargs)
+    assert list(spec.to_dict()) == ["name", "noise_coef", "num_classes", "in_channels", "std_mode", *kwargs]
+    assert spec_from_dict(spec.to_dict()) == spec
+    merged = enresnet.integrate_models([model, enresnet.create_model("resnet8", num_classes=5)])
+    assert isinstance(merged.spec, IntegrationSpec)
+    assert merged.spec.to_dict() == {"integrate": [spec.to_dict(), enresnet.create_model("resnet8", num_classes=5)
+                                                   .spec.to_dict()], "weights": [0.5, 0.5]}
+    assert spec_from_dict(merged.spec.to_dict()) == merged.spec
+    assert merged.spec.label == "integrate(en2_resnet8 + resnet8)" and merged.spec.network == spec

@@ -33,7 +33,7 @@ from torch import nn
 from .atomic import atomic_write_bytes
 from .checkpoint_file import check_checkpoint_file, checkpoint_path
 from .errors import CheckpointError
-from .models import build_model
+from .models import NetworkSpec, build_model, spec_of
 
 FORMAT = "enresnet-checkpoint-2"
 OLD_FORMAT = "enresnet-checkpoint-1"
@@ -156,7 +156,8 @@ def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: 
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    name = getattr(model, "spec", {}).get("name", type(model).__name__)
+    spec = spec_of(model)
+    name = spec.name if isinstance(spec, NetworkSpec) else type(model).__name__
     sizes = _size_mismatch(own, state, wrong)
     if sizes and not missing and not unexpected:
         arguments = ", ".join(f"{size}={theirs}" for size, (theirs, *_) in sizes.items())
@@ -228,6 +229,7 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 
 def save_model(path: str | Path, model: nn.Module, **meta: Any) -> Path:
     """Write a weights-only checkpoint of ``model`` (which must carry ``.spec``)."""
-    if not hasattr(model, "spec"):
+    spec = spec_of(model)
+    if spec is None:
         raise CheckpointError("save_model needs a model built by create_model/build_model (it carries .spec)")
-    return save_checkpoint(path, model_tensors(model), dict(meta, model=model.spec))
+    return save_checkpoint(path, model_tensors(model), dict(meta, model=spec.to_dict()))

@@ -19,6 +19,7 @@ from ..attacks import model_mode
 from ..checkpoint import load_model
 from ..data import ImageDataset, load_dataset, to_float
 from ..errors import ConfigError
+from ..models import spec_of
 
 MIN_SIDE = 8
 """The smallest image side evaluated: the CIFAR ResNets downsample by 4 before pooling."""
@@ -26,10 +27,8 @@ MIN_SIDE = 8
 
 def model_label(model: nn.Module) -> str:
     """``en5_resnet20``; an integration reads ``integrate(en1_resnet20 + en1_resnet32)``."""
-    spec = getattr(model, "spec", None) or {}
-    if "integrate" in spec:
-        return "integrate(" + " + ".join(s.get("name", "?") for s in spec["integrate"]) + ")"
-    return spec.get("name", type(model).__name__)
+    spec = spec_of(model)
+    return spec.label if spec is not None else type(model).__name__
 
 
 def check_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -53,8 +52,8 @@ def check_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -
             raise ConfigError("images contain NaN or infinite pixels; evaluate finite pixels in [0, 1]")
         if images.min() < 0 or images.max() > 1:
             raise ConfigError("images must be pixels in [0, 1]; normalisation belongs inside the model")
-    spec = _network_spec(model)
-    channels = spec.get("in_channels")
+    spec = spec_of(model)
+    channels = None if spec is None else spec.network.in_channels
     if channels is not None and channels != images.shape[1]:
         raise ConfigError(f"images have {images.shape[1]} channels but {model_label(model)} takes in_channels="
                           f"{channels} (images {tuple(images.shape)}); build or load the model for these images")
@@ -69,7 +68,7 @@ def check_inputs(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -
                           f"({str(err).splitlines()[0]})") from None
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != 1:
         raise ConfigError(f"model must return logits (N, classes); got {getattr(logits, 'shape', type(logits))}")
-    num_classes = int(spec.get("num_classes", logits.shape[1]))
+    num_classes = int(logits.shape[1] if spec is None else spec.network.num_classes)
     if (not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1] or labels.is_floating_point()
             or labels.is_complex() or labels.dtype == torch.bool):
         got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, torch.Tensor) else type(labels).__name__
@@ -125,17 +124,14 @@ def evaluation_data(model: nn.Module, name: str | None, data_dir: str | None, li
     return data
 
 
-def _network_spec(model: nn.Module) -> dict:
-    spec = getattr(model, "spec", None) or {}
-    return spec["integrate"][0] if "integrate" in spec else spec
-
-
 def check_compatible(model: nn.Module, data: ImageDataset) -> None:
     """The model's classes and input channels match ``data``, and so does its recorded dataset."""
-    spec = _network_spec(model)
-    label = model_label(model)
-    if spec.get("num_classes", data.num_classes) != data.num_classes:
-        raise ConfigError(f"{label} has {spec['num_classes']} classes but {data.name} has {data.num_classes}")
-    if spec.get("in_channels", data.images.shape[1]) != data.images.shape[1]:
-        raise ConfigError(f"{label} takes {spec['in_channels']} input channels but {data.name} images have "
+    spec = spec_of(model)
+    if spec is None:
+        return
+    network, label = spec.network, model_label(model)
+    if network.num_classes != data.num_classes:
+        raise ConfigError(f"{label} has {network.num_classes} classes but {data.name} has {data.num_classes}")
+    if network.in_channels != data.images.shape[1]:
+        raise ConfigError(f"{label} takes {network.in_channels} input channels but {data.name} images have "
                           f"{data.images.shape[1]}")

@@ -1,6 +1,6 @@
 """The En_n ResNet (paper Sec. 3.1, Fig. 2): n jointly trained noise-injected ResNets, one network.
 
-The n members are computed together by a :class:`~enresnet.models.PreActResNet`
+The n members are computed together by a :class:`~enresnet.models.resnet.FusedResNet`
 with ``members = n`` (grouped convolutions over n x C channels, see
 :mod:`enresnet.models.resnet`); the prediction is the average of the member
 logits, ``sum_i w_i Z_i(x)`` with uniform weights ``w_i = 1/n`` — the
@@ -36,9 +36,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from .contract import weighted_logits
 from .ensemble import Ensemble
 from .noise import NoiseInjection
-from .resnet import PreActResNet
+from .resnet import FusedResNet, PreActResNet
 
 EXECUTIONS = ("auto", "grouped", "loop")
 
@@ -50,8 +51,12 @@ def _is_shared(name: str, tensor: torch.Tensor) -> bool:
     return tensor.dim() == 0 or name in SHARED
 
 
-class EnResNet(PreActResNet):
-    """n noise-injected ResNets computed as one network; logits averaged (Sec. 3.1)."""
+class EnResNet(FusedResNet):
+    """n noise-injected ResNets computed as one network; logits averaged (Sec. 3.1). An
+    :class:`~enresnet.models.EnsembleModel` whose weights stay uniform."""
+
+    learn_weights = False
+    """The weights are the uniform 1/n of the Monte-Carlo average (Eq. 14), never learned."""
 
     def __init__(self, *args, members: int, **kwargs) -> None:
         super().__init__(*args, members=members, **kwargs)
@@ -69,7 +74,7 @@ class EnResNet(PreActResNet):
 
     def combine(self, member_logits: torch.Tensor) -> torch.Tensor:
         """Weighted sum over the member axis (uniform weights 1/n)."""
-        return torch.tensordot(self.weights.to(member_logits.dtype), member_logits, dims=1)
+        return weighted_logits(self.weights, member_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.combine(self.member_logits(x))

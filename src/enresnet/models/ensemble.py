@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .contract import weighted_logits
+
 
 def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
     """Clip to >= 0 and renormalise to sum 1 (Sec. 5, after each update)."""
@@ -33,7 +35,8 @@ def normalise_weights(weights: torch.Tensor) -> torch.Tensor:
 
 
 class Ensemble(nn.Module):
-    """Weighted average of member logits, ``sum_i w_i * member_i(x)``."""
+    """Weighted average of member logits, ``sum_i w_i * member_i(x)``: an
+    :class:`~enresnet.models.EnsembleModel`."""
 
     def __init__(
         self,
@@ -65,8 +68,7 @@ class Ensemble(nn.Module):
 
     def combine(self, member_logits: torch.Tensor) -> torch.Tensor:
         """Weighted sum over the member axis of :meth:`member_logits` output."""
-        w = self.weights.to(member_logits.dtype)
-        return torch.tensordot(w, member_logits, dims=1)
+        return weighted_logits(self.weights, member_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.combine(self.member_logits(x))

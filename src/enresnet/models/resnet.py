@@ -5,25 +5,22 @@ projection shortcut taken from the pre-activated input when the shape changes
 (He et al. 2016, "Identity mappings"). After the residual addition the block
 applies :class:`~enresnet.models.noise.NoiseInjection` (Fig. 1b).
 
-* CIFAR ResNet of depth 6n+2: n blocks per stage, widths 16/32/64
-  (ResNet20 ~0.27M parameters, ResNet44 ~0.66M, paper Sec. 4.5).
-* Wide ResNet WRN-d-k (Zagoruyko & Komodakis 2016): n blocks per stage, widths
-  16k/32k/64k. Depth 6n+4 is Zagoruyko's count (WRN-34-10: n=5, ~46M
-  parameters). The paper's WRN-14-2 (~0.69M, Sec. 4.3) is not of that form; it
-  matches n=2, i.e. the CIFAR-ResNet count 6n+2, which is used for depths that
-  are 6n+2 but not 6n+4.
+The depth and width rules (CIFAR ResNet of depth 6n+2: n blocks per stage, widths 16/32/64; Wide ResNet
+WRN-d-k: widths 16k/32k/64k) are those of :mod:`enresnet.model_names`, which checks a name without torch.
 
 The network maps pixels in [0, 1] to logits; an optional per-channel
 normalisation lives inside the model so that every attack works in pixel space.
 
-``members = n`` computes n independent copies of the network as ONE network
+:class:`FusedResNet` computes n independent copies of the network as ONE network
 (the En_n ResNet of Sec. 3.1, :class:`~enresnet.models.EnResNet`): the stem
 convolution has n x 16 output channels (the input seen by every member), every
 later convolution has ``groups = n`` over n x C channels, BatchNorm runs over
 the n x C channels (per channel, so per member), the noise std is taken per
 member, and the head is one batched matrix product. Member i owns the i-th
-block of channels of every layer; nothing mixes members. With ``members = 1``
-this is the plain network. One kernel per layer for all members instead of n:
+block of channels of every layer; nothing mixes members. Its output is every
+member's logits (:meth:`FusedResNet.member_logits`); it has no ``forward``, so
+no caller gets one member's logits for the model's. :class:`PreActResNet` is
+the one network (``members = 1``, its logits). One kernel per layer for all members instead of n:
 on a GPU at batch 128 a ResNet20 layer is too small to fill the card, and the
 member loop's launches dominate (docs/benchmarks.md).
 """
@@ -37,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..model_names import STAGE_WIDTHS, STEM_WIDTH, resnet_blocks, wide_resnet_blocks, wide_resnet_widths
 from .noise import NoiseInjection
 
 
@@ -104,8 +102,9 @@ class PreActBlock(nn.Module):
         return self.noise(out + residual)
 
 
-class PreActResNet(nn.Module):
-    """conv3x3 -> three stages of :class:`PreActBlock` -> BN-ReLU -> GAP -> linear."""
+class FusedResNet(nn.Module):
+    """``members`` copies of conv3x3 -> three stages of :class:`PreActBlock` -> BN-ReLU -> GAP -> linear,
+    computed as one network (module doc); :meth:`member_logits` gives every copy's logits."""
 
     def __init__(
         self,
@@ -115,11 +114,12 @@ class PreActResNet(nn.Module):
         in_channels: int = 3,
         noise_coef: float = 0.0,
         std_mode: str = "tensor",
-        stem_width: int = 16,
+        stem_width: int = STEM_WIDTH,
         dropout: float = 0.0,
         input_mean: Sequence[float] | None = None,
         input_std: Sequence[float] | None = None,
-        members: int = 1,
+        *,
+        members: int,
     ) -> None:
         super().__init__()
         if members < 1:
@@ -168,32 +168,33 @@ class PreActResNet(nn.Module):
         out = torch.relu(self.bn(out))
         return self.fc(torch.flatten(torch.mean(out, dim=(2, 3)), 1))
 
+
+class PreActResNet(FusedResNet):
+    """One pre-activation ResNet: conv3x3 -> three stages of :class:`PreActBlock` -> BN-ReLU -> GAP -> linear.
+
+    Takes the arguments of :class:`FusedResNet` but ``members``: n copies as one network are an
+    :class:`~enresnet.models.EnResNet`, whose output combines every member's logits.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        if "members" in kwargs:
+            raise TypeError("PreActResNet is one network and takes no 'members'; n copies computed as one network "
+                            "are an EnResNet (enresnet.models.EnResNet, or create_model('en<n>_resnet20'))")
+        super().__init__(*args, members=1, **kwargs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.member_logits(x)[0]
 
 
-def cifar_resnet(depth: int, network: type[PreActResNet] = PreActResNet, **kwargs) -> PreActResNet:
+def cifar_resnet(depth: int, network: type[FusedResNet] = PreActResNet, **kwargs) -> FusedResNet:
     """Pre-activation CIFAR ResNet of depth 6n+2 (ResNet20: n=3, ResNet110: n=18).
 
-    ``network`` is the class built (a subclass such as :class:`~enresnet.models.EnResNet`).
+    ``network`` is the class built (:class:`~enresnet.models.EnResNet` for n copies as one network).
     """
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
-    return network((depth - 2) // 6, (16, 32, 64), **kwargs)
+    return network(resnet_blocks(depth), STAGE_WIDTHS, **kwargs)
 
 
-def wide_resnet_blocks(depth: int) -> int:
-    """Blocks per stage of WRN-depth: (depth-4)/6, else (depth-2)/6 (see module doc)."""
-    for offset in (4, 2):
-        if depth >= 8 and (depth - offset) % 6 == 0:
-            return (depth - offset) // 6
-    raise ValueError(
-        f"Wide ResNet depth must be 6n+4 (10, 16, 22, 28, 34, ...) or 6n+2 (14, 20, ...), got {depth}"
-    )
-
-
-def wide_resnet(depth: int, widen: int, network: type[PreActResNet] = PreActResNet, **kwargs) -> PreActResNet:
+def wide_resnet(depth: int, widen: int, network: type[FusedResNet] = PreActResNet, **kwargs) -> FusedResNet:
     """Wide ResNet WRN-depth-widen (WRN-34-10: n=5, WRN-14-2: n=2); ``network`` as in :func:`cifar_resnet`."""
-    if widen < 1:
-        raise ValueError(f"Wide ResNet widen factor must be >= 1, got {widen}")
-    return network(wide_resnet_blocks(depth), (16 * widen, 32 * widen, 64 * widen), **kwargs)
+    widths = wide_resnet_widths(widen)
+    return network(wide_resnet_blocks(depth), widths, **kwargs)
