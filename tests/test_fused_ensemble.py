@@ -182,17 +182,17 @@ def test_a_pgd_training_step_of_the_trainer_equals_the_literal_loop(execution):
     trainer = Trainer(config)
     trainer.model.execution = execution
     loop = trainer.model.as_ensemble()
-    cfg = config["train"]
-    optimizer = torch.optim.SGD(loop.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                                nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"])
-    attack = config["attack"]
+    cfg = config.train
+    optimizer = torch.optim.SGD(loop.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                weight_decay=cfg.weight_decay)
+    attack = config.attack
     for step in range(2):  # the second step uses the momentum buffers
-        x = torch.rand(cfg["batch_size"], 3, 16, 16)
+        x = torch.rand(cfg.batch_size, 3, 16, 16)
         y = torch.randint(0, 10, (len(x),))
         torch.manual_seed(step)
         trainer.train_step(x, y)
         torch.manual_seed(step)
-        literal_pgd_training_step(loop, optimizer, x, y, attack["eps"], attack["alpha"], attack["steps"])
+        literal_pgd_training_step(loop, optimizer, x, y, attack.eps, attack.alpha, attack.steps)
     fused_state, loop_state = trainer.model.state_dict(), loop.state_dict()
     for key, value in loop_state.items():  # parameters are O(1): 1e-5 absolute
         assert (fused_state[key].double() - value.double()).abs().max() <= 1e-5, key

@@ -44,8 +44,10 @@ class Command(NamedTuple):
 
 def _train_interrupted(args: argparse.Namespace) -> str:
     """Advice after Ctrl-C in ``train``: --resume once a checkpoint exists, else start again."""
+    from ..train.run_dir import RunDir  # the layout of a run directory; only after an interrupted train
+
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem  # train's default --out
-    if not (out / "last.safetensors").exists():
+    if not RunDir(out).last.exists():
         return "no checkpoint was written yet: run the same command again to start the run"
     if args.resume:
         return "the last checkpoint is kept: run the same command again to continue"

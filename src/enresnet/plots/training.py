@@ -11,7 +11,6 @@ clean ones for natural training.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ..errors import ConfigError
+from ..train.run_dir import RunDir
 from .canvas import new_figure, save_png
 
 CURVES = (("train_acc", "-", "train"), ("val_nat_acc", "--", "validation, clean"),
@@ -33,46 +32,23 @@ TRAIN_LABELS = {
 }
 
 
-def run_method(run_dir: Path) -> str | None:
-    """``train.method`` of the run's resolved config (None when unreadable)."""
-    try:
-        return str(json.loads((run_dir / "config.json").read_text())["train"]["method"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def run_label(run_dir: Path) -> str:
-    """``model.name`` of the run's resolved config, else the directory name."""
-    try:
-        return str(json.loads((run_dir / "config.json").read_text())["model"]["name"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return run_dir.name
-
-
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The per-epoch rows of ``RUN_DIR/metrics.jsonl``."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        raise ConfigError(f"{path} does not exist; pass a run directory written by `enresnet train`")
-    try:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except ValueError as err:
-        raise ConfigError(f"{path} is not JSON lines ({err})") from None
-    if not rows or any("epoch" not in row or "train_acc" not in row for row in rows):
-        raise ConfigError(f"{path} has no epochs with 'epoch' and 'train_acc'")
-    return rows
+    """The per-epoch rows of ``RUN_DIR/metrics.jsonl`` (:meth:`RunDir.read_metrics`), at least one."""
+    return RunDir(run_dir).read_metrics(required=True)
 
 
 def read_runs(run_dirs: list[str | Path]) -> dict[str, list[dict]]:
     """{label: rows} for the runs; equal labels get the directory name appended. Every row carries
     ``train_method`` from the run's config (None when unknown)."""
     runs: dict[str, list[dict]] = {}
-    for run_dir in map(Path, run_dirs):
-        label = run_label(run_dir)
+    for run in map(RunDir, run_dirs):
+        name = run.recorded("model", "name")
+        label = run.path.name if name is None else str(name)
         if label in runs:
-            label = f"{label} ({run_dir.name})"
-        method = run_method(run_dir)
-        runs[label] = [dict(row, train_method=method) for row in read_metrics(run_dir)]
+            label = f"{label} ({run.path.name})"
+        method = run.recorded("train", "method")
+        method = None if method is None else str(method)
+        runs[label] = [dict(row, train_method=method) for row in run.read_metrics(required=True)]
     return runs
 
 

@@ -7,16 +7,8 @@
 * :mod:`.seeds`: a study of methods: the study once per seed, its claims judged across seeds.
 """
 
-from typing import Any
-
 from .runner import Reproduction
 from .seeds import SeedStudy
 from .studies import Scale, Study, get_study, studies
 
-__all__ = ["STUDIES", "Reproduction", "Scale", "SeedStudy", "Study", "get_study", "studies"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "STUDIES":  # built on first use from the shipped configs, not at import
-        return studies()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Reproduction", "Scale", "SeedStudy", "Study", "get_study", "studies"]

@@ -15,7 +15,8 @@ from ..evaluate.figures import CurvePoint, adversarial_examples, one_per_class, 
 from ..plots.adversarial import plot_adversarial_examples
 from ..plots.canvas import figure_label
 from ..plots.robustness import plot_accuracy_vs_eps
-from ..plots.training import plot_training_curves, read_metrics
+from ..plots.training import plot_training_curves
+from ..train.run_dir import RunDir
 from .studies import Scale, Study, first
 
 EXAMPLE_ATTACKS = ("ifgsm20", "cw")
@@ -46,7 +47,8 @@ def draw_figures(study: Study, scale: Scale, models: dict[str, nn.Module], data:
     """Write the figures under ``folder``; returns {caption: path}."""
     figures = {}
     path = folder / "fig5_training.png"
-    plot_training_curves({m.label: read_metrics(run_dirs[m.key]) for m in study.models_at(scale)}, path,
+    plot_training_curves({m.label: RunDir(run_dirs[m.key]).read_metrics(required=True)
+                          for m in study.models_at(scale)}, path,
                          title=f"{study.name} ({scale.name}): training and validation accuracy")
     figures["Fig. 5: training (solid) and validation accuracy (dashed natural, dotted robust) per epoch"] = path
     path = folder / "eps_curve.png"

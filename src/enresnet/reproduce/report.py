@@ -16,15 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from ..atomic import atomic_write_text
-from ..plots.training import read_metrics
-
-if TYPE_CHECKING:
-    from .runner import Reproduction
+from .studies import Scale, Study
 
 
 @dataclass
@@ -82,63 +78,65 @@ def versions() -> str:
     return f"python {platform.python_version()}, torch {torch.__version__}, enresnet {__version__}"
 
 
-def command(rep: Reproduction) -> str:
-    words = ["enresnet", "reproduce", rep.study.name, "--scale", rep.scale.name, "--out", str(rep.out),
-             "--seed", str(rep.seed)]
-    if rep.data_dir is not None:
-        words += ["--data-dir", rep.data_dir]
+def command(study: Study, scale: Scale, out: Path, seed: int, data_dir: str | None) -> str:
+    """The ``enresnet reproduce`` command line that runs (or resumes) this study."""
+    words = ["enresnet", "reproduce", study.name, "--scale", scale.name, "--out", str(out), "--seed", str(seed)]
+    if data_dir is not None:
+        words += ["--data-dir", data_dir]
     return shlex.join(words)
 
 
-def training_summary(rep: Reproduction) -> list[str]:
-    """One line per model: epochs, and the last epoch's training and validation accuracy."""
+def training_summary(runs: list[tuple[str, list[dict]]]) -> list[str]:
+    """One line per (model label, its runs' metrics rows): epochs, and the last epoch's training and validation
+    accuracy (Fig. 5's curves at their end)."""
     lines = ["| Model | epochs | train acc | val natural | val robust | s/epoch |", "|---|---|---|---|---|---|"]
-    for model in rep.study.trained_at(rep.scale):
-        rows = read_metrics(rep.run_dir(model.key))
+    for label, rows in runs:
         last = rows[-1]
         rob = last.get("val_rob_acc")
-        lines.append(f"| {model.label} | {last['epoch']} | {100 * last['train_acc']:.2f} | "
+        lines.append(f"| {label} | {last['epoch']} | {100 * last['train_acc']:.2f} | "
                      f"{100 * last['val_nat_acc']:.2f} | {'-' if rob is None else f'{100 * rob:.2f}'} | "
                      f"{sum(r['seconds'] for r in rows) / len(rows):.0f} |")
     return lines + ["", ("Unit: %. train acc: on the batches as trained on (adversarial examples for PGD training); "
                     "val robust: under the config's validation IFGSM; best validation epoch is evaluated below.")]
 
 
-def write_results(rep: Reproduction, figures: dict[str, Path]) -> Path:
-    runs = rep.timer.save()
-    total = sum(r["seconds"] for r in runs)
-    phases = rep.timer.phases
+def write_results(out: Path, study: Study, scale: Scale, command_line: str, seed: int, timer: Timer,
+                  runs: list[tuple[str, list[dict]]], figures: dict[str, Path]) -> Path:
+    """``OUT/results.md`` of ``study`` at ``scale``: ``runs`` are the trained models' (label, metrics rows),
+    the tables are read from ``OUT/*.md``, ``figures`` is {caption: path under OUT}."""
+    invocations = timer.save()
+    total = sum(r["seconds"] for r in invocations)
     lines = [
-        f"# enresnet reproduce {rep.study.name} ({rep.scale.name})",
+        f"# enresnet reproduce {study.name} ({scale.name})",
         "",
-        rep.study.title + ".",
+        study.title + ".",
         "",
-        f"- command: `{command(rep)}`",
-        f"- seed: {rep.seed}",
-        f"- scale `{rep.scale.name}`: {rep.scale.summary}",
+        f"- command: `{command_line}`",
+        f"- seed: {seed}",
+        f"- scale `{scale.name}`: {scale.summary}",
         f"- machine: {machine()}",
-        (f"- wall time: {total:.0f} s in all ({total / 60:.1f} min, {len(runs)} invocation(s); this one "
-        f"{runs[-1]['seconds']:.0f} s, started {rep.timer.started})"),
+        (f"- wall time: {total:.0f} s in all ({total / 60:.1f} min, {len(invocations)} invocation(s); this one "
+        f"{invocations[-1]['seconds']:.0f} s, started {timer.started})"),
         f"- versions: {versions()}",
         "",
         "## Training (last epoch)",
         "",
-        *training_summary(rep),
+        *training_summary(runs),
         "",
         "## White-box attacks (Table 2 layout)",
         "",
-        (rep.out / "whitebox.md").read_text().rstrip(),
+        (out / "whitebox.md").read_text().rstrip(),
     ]
-    sections = {"natural": ("Naturally trained models (Table 1, Sec. 4.4)", rep.study.natural_models_at(rep.scale)),
-                "transfer": ("Blind (transfer) attacks (Table 3 layout)", rep.study.transfer),
-                "claims": ("The paper's claims, judged on these images", rep.study.claims)}
+    sections = {"natural": ("Naturally trained models (Table 1, Sec. 4.4)", study.natural_models_at(scale)),
+                "transfer": ("Blind (transfer) attacks (Table 3 layout)", study.transfer),
+                "claims": ("The paper's claims, judged on these images", study.claims)}
     for stem, (title, present) in sections.items():
-        if present and (rep.out / f"{stem}.md").is_file():
-            lines += ["", f"## {title}", "", (rep.out / f"{stem}.md").read_text().rstrip()]
+        if present and (out / f"{stem}.md").is_file():
+            lines += ["", f"## {title}", "", (out / f"{stem}.md").read_text().rstrip()]
     lines += ["", "## Figures", ""]
-    lines += [f"- {caption}: ![{path.stem}]({path.relative_to(rep.out)})" for caption, path in figures.items()]
+    lines += [f"- {caption}: ![{path.stem}]({path.relative_to(out)})" for caption, path in figures.items()]
     lines += ["", "## Time per phase (this invocation, s)", "", "| phase | seconds |", "|---|---|"]
-    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in phases.items()]
-    path = rep.out / "results.md"
+    lines += [f"| {name} | {seconds:.0f} |" for name, seconds in timer.phases.items()]
+    path = out / "results.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path

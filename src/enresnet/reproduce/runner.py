@@ -37,12 +37,11 @@ from ..evaluate import EvaluationPlan, EvaluationResult, make_plan, run_plan, wr
 from ..evaluate.inputs import evaluation_data, file_label
 from ..locking import run_lock
 from ..models import integrate_models
-from ..plots.training import read_metrics
 from ..train import train
 from ..train.run_dir import RunDir
 from .claims import judge, read_tables, write_claims
 from .figures import draw_figures
-from .report import Timer, write_results
+from .report import Timer, command, write_results
 from .studies import Scale, Study, first
 
 AUTOATTACK = "autoattack"
@@ -51,10 +50,8 @@ NATURAL_ATTACKS = ("fgsm", "ifgsm20")
 
 
 def finished_epochs(run_dir: Path) -> int:
-    """Epochs a run directory holds a checkpoint and metrics for (0 when it holds none)."""
-    if not (run_dir / "last.safetensors").is_file() or not (run_dir / "metrics.jsonl").is_file():
-        return 0
-    return len(read_metrics(run_dir))
+    """Epochs a run directory holds a checkpoint and metrics for (:meth:`RunDir.finished_epochs`)."""
+    return RunDir(run_dir).finished_epochs()
 
 
 @dataclass
@@ -211,6 +208,10 @@ class Reproduction:
                 figures = draw_figures(self.study, self.scale, models, data, plan,
                                        {m.key: self.run_dir(m.key) for m in self.study.models_at(self.scale)},
                                        self.out / "figures")
-        path = write_results(self, figures)
+        runs = [(m.label, RunDir(self.run_dir(m.key)).read_metrics(required=True))
+                for m in self.study.trained_at(self.scale)]
+        path = write_results(self.out, self.study, self.scale,
+                             command(self.study, self.scale, self.out, self.seed, self.data_dir), self.seed,
+                             self.timer, runs, figures)
         self.log(f"wrote {path}")
         return path

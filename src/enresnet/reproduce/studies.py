@@ -437,9 +437,3 @@ def get_study(name: str) -> Study:
     if name not in known:
         raise ConfigError(f"unknown study {name!r}; choose one of {', '.join(known)}")
     return known[name]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "STUDIES":  # the former import-time dict
-        return studies()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,9 @@ metrics, and the same config may start again there.
 The run id tells a run's files from another run's: :meth:`RunDir.check_own`
 refuses a checkpoint or metrics row of another run (copied in). Files written
 before run ids existed carry none and are taken as this run's.
+
+This class is the one place that knows the layout: everything that reads a run
+(resuming, ``reproduce``, Fig. 5 of the paper) goes through it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
-from ..config import to_toml
+from ..config import Config, to_toml
 from ..errors import CheckpointError, ConfigError
 from ..locking import LOCK_NAME
 
@@ -62,19 +65,26 @@ class RunDir:
     def identity_file(self) -> Path:
         return self.path / "run.json"
 
-    def files_in_the_way(self, config: dict[str, Any]) -> list[str]:
+    @property
+    def config_toml(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def config_json(self) -> Path:
+        return self.path / "config.json"
+
+    def files_in_the_way(self, config: Config) -> list[str]:
         """Names of the files a new run of ``config`` would overwrite or mix with (the lock, and what the same
         config's run left before its first ``last`` checkpoint, excepted), sorted."""
         if not self.path.is_dir():
             return []
         names = {p.name for p in self.path.iterdir()} - {LOCK_NAME}
-        config_file = self.path / "config.toml"
-        if names <= RESTARTABLE and config_file.is_file():
-            if config_file.read_text() == to_toml(config):
+        if names <= RESTARTABLE and self.config_toml.is_file():
+            if self.config_toml.read_text() == to_toml(config):
                 return []
         return sorted(names)
 
-    def check_start(self, config: dict[str, Any], resume: bool) -> None:
+    def check_start(self, config: Config, resume: bool) -> None:
         """Refuse, before any work, a run that cannot start here: ``resume`` without a ``last`` checkpoint, or a
         new run in a directory holding another run's files (:meth:`files_in_the_way`)."""
         if resume:
@@ -114,15 +124,38 @@ class RunDir:
                 f"copied from another run directory. Put this run's own file back, or use the other run's directory"
             )
 
-    def write_config(self, config: dict[str, Any]) -> None:
+    def write_config(self, config: Config) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.path / "config.toml", to_toml(config))
-        atomic_write_text(self.path / "config.json", json.dumps(config, indent=2) + "\n")
+        atomic_write_text(self.config_toml, to_toml(config))
+        atomic_write_text(self.config_json, json.dumps(config.to_dict(), indent=2) + "\n")
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics_file.exists():
+    def recorded(self, section: str, key: str) -> Any:
+        """``section.key`` of the run's resolved config (``config.json``); None when it is unreadable."""
+        try:
+            return json.loads(self.config_json.read_text())[section][key]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def read_metrics(self, required: bool = False) -> list[dict[str, Any]]:
+        """The rows of ``metrics.jsonl``, one per finished epoch ([] before the first); a file that is not JSON
+        lines is a ConfigError. ``required``: a missing file, or one without rows holding ``epoch`` and
+        ``train_acc``, is a ConfigError too (a figure or a report of the run needs its epochs)."""
+        path = self.metrics_file
+        if not path.is_file():
+            if required:
+                raise ConfigError(f"{path} does not exist; pass a run directory written by `enresnet train`")
             return []
-        return [json.loads(line) for line in self.metrics_file.read_text().splitlines() if line.strip()]
+        try:
+            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except ValueError as err:
+            raise ConfigError(f"{path} is not JSON lines ({err})") from None
+        if required and (not rows or any("epoch" not in row or "train_acc" not in row for row in rows)):
+            raise ConfigError(f"{path} has no epochs with 'epoch' and 'train_acc'")
+        return rows
+
+    def finished_epochs(self) -> int:
+        """Epochs the run holds a checkpoint and metrics for (0 when it holds no ``last`` checkpoint)."""
+        return len(self.read_metrics()) if self.last.is_file() else 0
 
     def write_metrics(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_text(self.metrics_file, "".join(json.dumps(r) + "\n" for r in rows))
