@@ -262,10 +262,25 @@ def test_an_attack_in_train_mode_runs_the_model_in_train_mode_and_restores_eval(
     assert seen and all(seen) and not net.training
 
 
-def test_the_factory_passes_bf16_to_the_attack_at_construction():
+def test_the_factory_passes_every_setting_to_the_attack_at_construction():
     for name in ("fgsm", "ifgsm3", "pgd3", "cw", "cwinf3", "apgd-ce3", "autoattack"):
-        assert build_attack(name, model(), AttackSettings(bf16=True)).bf16, name
-        assert not build_attack(name, model(), AttackSettings()).bf16, name
+        attack = build_attack(name, model(), AttackSettings(bf16=True, model_mode="train"))
+        assert (attack.bf16, attack.model_mode) == (True, "train"), name
+        default = build_attack(name, model(), AttackSettings())
+        assert (default.bf16, default.model_mode) == (False, "eval"), name
+    assert build_attack("pgd3", model(), AttackSettings(clip_start=True)).clip_start
+    assert not build_attack("pgd3", model(), AttackSettings()).clip_start
+
+
+def test_pgd_from_the_factory_is_the_pgd_of_adversarial_training():
+    """``pgdN`` with the training's settings gives Algorithm 1's batch (the PGD class) bit for bit."""
+    net, (x, y) = model(), batch()
+    for clip_start, mode in ((False, "train"), (True, "eval")):
+        settings = AttackSettings(eps=8 / 255, alpha=2 / 255, model_mode=mode, clip_start=clip_start)
+        torch.manual_seed(0)
+        ours = build_attack("pgd10", net, settings).perturb(x, y)
+        torch.manual_seed(0)
+        assert torch.equal(ours, PGD(net, clip_start=clip_start, model_mode=mode).perturb(x, y))
 
 
 def attack_classes():

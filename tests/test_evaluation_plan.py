@@ -17,6 +17,7 @@ from enresnet.data import dataset_name, load_dataset, to_float
 from enresnet.errors import ConfigError, EnresnetError
 from enresnet.evaluate import (
     DEFAULT_ATTACKS,
+    AttackSettings,
     Check,
     Row,
     SanitySuite,
@@ -26,6 +27,7 @@ from enresnet.evaluate import (
     resolve_budget,
     run_plan,
 )
+from enresnet.evaluate.budget import scaled_alpha
 from enresnet.evaluate.tables import NOT_TO_REPORT, markdown
 from enresnet.models.randomness import measure_randomness
 
@@ -60,6 +62,18 @@ def test_budget_rule(tmp_path, dataset, convention):
     assert (given.eps, given.alpha, given.source) == pytest.approx((2 * convention[0], 2 * convention[1], "given"))
     other = "cifar100" if dataset != "cifar100" else "cifar10"
     assert resolve_budget(other, model=pgd).source == "convention"  # trained on another dataset
+
+
+def test_one_step_size_rule_for_every_eps_an_attack_is_made_at():
+    """A given eps without alpha, the sanity sweep (AttackSettings.at_eps) and the figures' eps curve all keep
+    alpha : eps as the budget's one rule (scaled_alpha) does."""
+    for dataset in ("fashion_mnist", "cifar10"):
+        base = resolve_budget(dataset)
+        for eps in (0.003, 8 / 255, 0.3):
+            rule = scaled_alpha(eps, base.eps, base.alpha)
+            assert resolve_budget(dataset, eps=eps).alpha == rule
+            assert AttackSettings(eps=base.eps, alpha=base.alpha).at_eps(eps) == AttackSettings(eps=eps, alpha=rule)
+    assert scaled_alpha(16 / 255, 8 / 255, 2 / 255) == pytest.approx(4 / 255)
 
 
 def test_a_legacy_natural_checkpoint_with_a_recorded_budget_is_still_natural(tmp_path):

@@ -8,6 +8,10 @@
    CIFAR-10/100 the paper's eps = 8/255, alpha = 2/255 (Sec. 4); the synthetic
    data (CIFAR-shaped) follow CIFAR.
 
+The step size ``alpha`` of an attack at another eps than the one it was given
+(a given eps without alpha, the sanity checks' eps sweep, the figures' eps
+curve) is always :func:`scaled_alpha`: the same ``alpha : eps`` proportion.
+
 A naturally trained model has no training budget, whatever its checkpoint says
 (checkpoints written before natural runs stopped recording one carry the
 config's unused default). Every entry point (``evaluate_model``, ``enresnet
@@ -53,6 +57,12 @@ def fmt(value: float) -> str:
     return f"{round(scaled)}/255" if abs(scaled - round(scaled)) < 1e-6 and value < 0.1 else f"{value:g}"
 
 
+def scaled_alpha(eps: float, reference_eps: float, reference_alpha: float) -> float:
+    """The step of an attack of budget ``eps`` in the proportion ``reference_alpha : reference_eps`` (the one
+    step-size rule: the paper's IFGSM^20 takes alpha = eps / 4, Sec. 4)."""
+    return reference_alpha * eps / reference_eps
+
+
 def check_budget_value(name: str, value: Any) -> float:
     """``value`` as a float in (0, 1] (pixel units), or a ConfigError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
@@ -87,7 +97,7 @@ def resolve_budget(dataset: str, eps: float | None = None, alpha: float | None =
     trained = training_budget(model, dataset) if eps is None else None
     if eps is not None:
         source, eps_note = "given", f"eps = {fmt(eps)} (given)"
-        default_alpha, alpha_source = base_alpha * eps / base_eps, f"scaled with eps from {convention}"
+        default_alpha, alpha_source = scaled_alpha(eps, base_eps, base_alpha), f"scaled with eps from {convention}"
     elif trained is not None:
         eps, default_alpha = trained
         source, eps_note = "checkpoint", f"eps = {fmt(eps)} (the checkpoint's adversarial-training budget)"

@@ -21,6 +21,7 @@ from torch import nn
 from ..attacks import model_mode
 from ..data import ImageDataset
 from ..models.randomness import is_stochastic
+from .budget import scaled_alpha
 from .plan import EvaluationPlan, run_plan, with_budget
 from .protocol import build_attack
 from .runner import CLEAN
@@ -45,12 +46,13 @@ def robust_accuracy_curve(
     out_dir: Path | None = None,
 ) -> list[CurvePoint]:
     """Accuracy (mean over the plan's repeats) and its interval under IFGSM^steps with alpha =
-    ``alpha_fraction * eps``, at each eps of ``eps_values``; eps = 0 is the clean accuracy."""
+    ``alpha_fraction * eps`` (:func:`~.budget.scaled_alpha`), at each eps of ``eps_values``; eps = 0 is the
+    clean accuracy."""
     name = f"ifgsm{steps}"
     curve = []
     for eps in eps_values:
         point = replace(plan, attacks=(), sanity_size=0) if eps == 0 else replace(
-            with_budget(plan, eps, alpha_fraction * eps), attacks=(name,), sanity_size=0)
+            with_budget(plan, eps, scaled_alpha(eps, 1.0, alpha_fraction)), attacks=(name,), sanity_size=0)
         result = run_plan(point, model, data, out_dir=out_dir)
         stats = result.results[CLEAN if eps == 0 else name]
         curve.append(CurvePoint(float(eps), stats.mean, *stats.interval()))

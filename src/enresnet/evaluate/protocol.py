@@ -14,22 +14,23 @@ Attack names (comma-separated on the command line):
 =============  ==============================================================
 
 Every attack of an evaluation has the same eps and alpha
-(:mod:`.budget`) and, on a stochastic model, averages its gradients over
-``eot`` draws (AutoAttack: ``autoattack_eot``). :func:`build_attack` is the
-one place an attack is made from a name: evaluation, sanity checks, figures
-and training validation all call it.
+(:mod:`.budget`; at another eps, :meth:`AttackSettings.at_eps` scales alpha
+by the budget's one rule) and, on a stochastic model, averages its gradients
+over ``eot`` draws (AutoAttack: ``autoattack_eot``). :func:`build_attack` is
+the one place an attack is made from a name: evaluation, sanity checks,
+figures and training validation all call it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
 from ..attacks import APGD, CW, FGSM, IFGSM, Attack, CWInf
 from ..errors import ConfigError
-from .budget import PAPER_ALPHA, PAPER_EPS
+from .budget import PAPER_ALPHA, PAPER_EPS, scaled_alpha
 
 ATTACK_FORMS = ("fgsm", "ifgsm[N]", "pgd[N]", "cw", "cwinf[N]", "apgd-ce[N]", "apgd-dlr[N]", "autoattack")
 _NAME = re.compile(r"^(?P<kind>fgsm|ifgsm|pgd|cwinf|cw|apgd-ce|apgd-dlr|autoattack)(?P<steps>\d+)?$")
@@ -65,10 +66,19 @@ class AttackSettings:
     """EOT draws inside AutoAttack 'rand'; AutoAttack's own: 20."""
     autoattack_queries: int = 5000
     """Square's queries inside AutoAttack 'standard'; AutoAttack's own: 5000."""
+    model_mode: str = "eval"
+    """BatchNorm mode of the model during the attack (:attr:`Attack.model_mode`): "eval" in every evaluation;
+    "train" for PGD adversarial training with ``train.attack_bn_mode = "train"``."""
+    clip_start: bool = False
+    """``pgdN``/``ifgsmN``/``cwinfN``: clamp a random start to [0, 1] (:class:`~enresnet.attacks.IFGSM`)."""
 
     @property
     def autoattack_full(self) -> bool:
         return (self.autoattack_iterations, self.autoattack_eot, self.autoattack_queries) == (100, 20, 5000)
+
+    def at_eps(self, eps: float) -> AttackSettings:
+        """The same settings at budget ``eps``, alpha in the same proportion to it (:func:`.budget.scaled_alpha`)."""
+        return replace(self, eps=eps, alpha=scaled_alpha(eps, self.eps, self.alpha))
 
 
 def parse_attacks(text: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -133,7 +143,8 @@ def build_attack(name: str, model: nn.Module, settings: AttackSettings, stochast
 
 def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool | None, progress: bool) -> Attack:
     kind = match["kind"]
-    eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch, stochastic=stochastic, bf16=s.bf16)
+    eot = dict(eot_samples=s.eot, eot_batch=s.eot_batch, stochastic=stochastic, model_mode=s.model_mode,
+               bf16=s.bf16)
     if kind == "fgsm":
         return FGSM(model, eps=s.eps, **eot)
     if kind == "cw":
@@ -143,9 +154,10 @@ def _make(match: re.Match, model: nn.Module, s: AttackSettings, stochastic: bool
 
         return AutoAttack(model, eps=s.eps, check_draws=s.check_draws, n_iter=s.autoattack_iterations,
                           eot_iter=s.autoattack_eot, n_queries=s.autoattack_queries, eot_batch=s.eot_batch,
-                          stochastic=stochastic, bf16=s.bf16, progress=progress)
+                          stochastic=stochastic, model_mode=s.model_mode, bf16=s.bf16, progress=progress)
     steps = int(match["steps"])
     if kind in ("apgd-ce", "apgd-dlr"):
         return APGD(model, eps=s.eps, loss=kind.removeprefix("apgd-"), steps=steps, **eot)
     cls = CWInf if kind == "cwinf" else IFGSM
-    return cls(model, eps=s.eps, alpha=s.alpha, steps=steps, random_start=kind == "pgd", **eot)
+    return cls(model, eps=s.eps, alpha=s.alpha, steps=steps, random_start=kind == "pgd", clip_start=s.clip_start,
+               **eot)
