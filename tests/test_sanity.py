@@ -123,3 +123,27 @@ def test_tolerance_is_two_images_or_a_few_standard_errors_for_noisy_models():
     b = AccuracyStats(n=100, repeats=5, mean=0.4, std=0.02, worst=0.3)
     assert tolerance(a, b, noisy=False, z=3) == pytest.approx(0.02)
     assert tolerance(a, b, noisy=True, z=3) == pytest.approx(3 * ((0.25 + 0.24) / 100) ** 0.5)
+
+
+def test_each_check_is_the_same_whatever_ran_before_it(honest_noisy, test_data):
+    """The checks are independent: run in reverse, one at a time on fresh suites, or twice, each gives the
+    same result (and the same power) as in :meth:`SanitySuite.run`."""
+    in_order = [c.as_dict() for c in SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST).run()]
+    suite = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST)
+    checks = (suite.eps_sweep, suite.iterations, suite.transfer, suite.eot, suite.random_noise)
+    reversed_ = [check().as_dict() for check in reversed(checks)][::-1]
+    again = [check().as_dict() for check in checks]
+    assert reversed_ == in_order == again
+    alone = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST).random_noise().as_dict()
+    assert alone == in_order[-1]
+
+
+def test_a_judgement_has_power_only_if_every_comparison_made_had_it(honest_noisy, honest, test_data):
+    suite = SanitySuite(honest, test_data, BUDGET, FAST)
+    high, low = AccuracyStats(100, 1, 0.9, 0.0, 0.9), AccuracyStats(100, 1, 0.1, 0.0, 0.1)
+    assert suite.judge([(low, high), (low, high)]) == (True, True)
+    assert suite.judge([(low, high)], resolves=False) == (True, False)
+    assert suite.judge([(high, low), (low, high)]) == (False, True)
+    wide = SanitySuite(honest_noisy, test_data, NOISY_BUDGET, FAST)  # noisy, 10 images: ~60 points of slack
+    small = AccuracyStats(10, 1, 0.5, 0.0, 0.5)
+    assert wide.judge([(small, small)]) == (True, False)

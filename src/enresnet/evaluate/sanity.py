@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,7 +121,6 @@ class SanitySuite:
     stochastic: bool | None = None
     """Whether the model is stochastic, as the evaluation measured it; None: measured here."""
     _cache: dict[tuple, AccuracyStats] = field(default_factory=dict, init=False)
-    _slacks: list[float] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         if self.stochastic is None:
@@ -163,19 +162,25 @@ class SanitySuite:
         eot = a.eot if eot is None else eot
         stochastic = self.stochastic if source is None else None
         source = self.model if source is None else source
-        settings = replace(a, eps=eps, alpha=a.alpha * eps / a.eps, eot=eot)
+        settings = replace(a.at_eps(eps), eot=eot)
         attack = build_attack(f"ifgsm{steps}", source, settings, stochastic)
         return self._accuracy(("ifgsm", eps, steps, eot, id(source)), attack)
 
-    def not_above(self, a: AccuracyStats, b: AccuracyStats) -> bool:
-        slack = tolerance(a, b, self.noisy, self.settings.z)
-        self._slacks.append(slack)
-        return a.mean <= b.mean + slack
+    def judge(self, pairs: Iterable[tuple[AccuracyStats, AccuracyStats]], resolves: bool = True) -> tuple[bool, bool]:
+        """(whether ``a`` does not exceed ``b`` within :func:`tolerance` for every pair ``(a, b)``, whether that
+        judgement could have failed: every tolerance it used was at most ``max_slack``, and ``resolves``).
 
-    def _conclusive(self, extra: bool = True) -> bool:
-        """Whether every comparison since the last call had power (module doc); resets the record."""
-        slacks, self._slacks = self._slacks, []
-        return extra and all(slack <= self.settings.max_slack for slack in slacks)
+        The pairs after the first that fails are not judged (the check fails whatever they say), so their
+        tolerances do not count.
+        """
+        slacks = []
+        holds = True
+        for a, b in pairs:
+            slacks.append(tolerance(a, b, self.noisy, self.settings.z))
+            if a.mean > b.mean + slacks[-1]:
+                holds = False
+                break
+        return holds, resolves and all(slack <= self.settings.max_slack for slack in slacks)
 
     def run(self, progress: bool = False) -> list[Check]:
         """Every check, in order; ``progress`` shows a bar over them (each runs several attacks)."""
@@ -190,34 +195,34 @@ class SanitySuite:
     def eps_sweep(self) -> Check:
         epss = sorted({self.attack.eps * s for s in self.settings.eps_scales} | {max(LARGE_EPS, self.attack.eps)})
         accs = [self.ifgsm(eps=e) for e in epss]
-        monotone = all(self.not_above(b, a) for a, b in zip(accs, accs[1:]))
         vanishes = accs[-1].mean <= self.settings.zero_accuracy
+        resolves = len(self.data) * self.settings.zero_accuracy >= 1
+        monotone, conclusive = self.judge(((b, a) for a, b in zip(accs, accs[1:])), resolves)
         why = []
         if not monotone:
             why.append("accuracy rose with eps")
         if not vanishes:
             why.append(f"accuracy at eps={epss[-1]:g} is above {100 * self.settings.zero_accuracy:g}%")
-        resolves = len(self.data) * self.settings.zero_accuracy >= 1
         return Check(
             "eps-sweep",
             monotone and vanishes,
             {"eps": [round(e, 4) for e in epss], "accuracy_%": [_pct(a) for a in accs]},
             "; ".join(why) + " (masked or obfuscated gradients?)" if why
             else "accuracy falls with eps and reaches ~0 for a large eps",
-            self._conclusive(resolves),
+            conclusive,
         )
 
     def iterations(self) -> Check:
         few, many = self.settings.steps, self.settings.steps * self.settings.iteration_factor
         a, b = self.ifgsm(steps=few), self.ifgsm(steps=many)
-        passed = self.not_above(b, a)
+        passed, conclusive = self.judge([(b, a)])
         return Check(
             "iterations",
             passed,
             {"steps": [few, many], "accuracy_%": [_pct(a), _pct(b)]},
             f"{many} steps do not raise accuracy over {few}" if passed
             else "more steps raised accuracy: the attack does not converge (noisy or masked gradients?)",
-            self._conclusive(),
+            conclusive,
         )
 
     def transfer(self) -> Check:
@@ -228,14 +233,14 @@ class SanitySuite:
         if surrogate is None:
             return Check("transfer", None, {}, "no surrogate given and no noise injection to switch off")
         white, blind = self.ifgsm(), self.ifgsm(source=surrogate)
-        passed = self.not_above(white, blind)
+        passed, conclusive = self.judge([(white, blind)])
         return Check(
             "transfer",
             passed,
             {"surrogate": label, "white_box_%": _pct(white), "transfer_%": _pct(blind)},
             "the white-box attack is at least as strong as the transfer attack" if passed
             else "a transfer attack beats the white-box one: white-box gradients are not useful (masking?)",
-            self._conclusive(),
+            conclusive,
         )
 
     def eot(self) -> Check:
@@ -243,14 +248,14 @@ class SanitySuite:
             return Check("eot", None, {}, "deterministic model: EOT does not apply")
         ks = self.settings.eot_samples
         accs = [self.ifgsm(eot=k) for k in ks]
-        passed = all(self.not_above(b, a) for a, b in zip(accs, accs[1:]))
+        passed, conclusive = self.judge((b, a) for a, b in zip(accs, accs[1:]))
         return Check(
             "eot",
             passed,
             {"eot_samples": list(ks), "accuracy_%": [_pct(a) for a in accs]},
             "more EOT samples do not raise accuracy" if passed
             else "more EOT samples raised accuracy: the gradient estimate is too noisy or misleading",
-            self._conclusive(),
+            conclusive,
         )
 
     def random_noise(self) -> Check:
@@ -261,14 +266,14 @@ class SanitySuite:
             return (images + eps * signs).clamp(0, 1)
 
         noise, attack = self._accuracy(("noise", eps), corners), self.ifgsm()
-        passed = self.not_above(attack, noise)
+        passed, conclusive = self.judge([(attack, noise)])
         return Check(
             "random-noise",
             passed,
             {"random_noise_%": _pct(noise), "attack_%": _pct(attack)},
             "the attack hurts more than random noise of the same size" if passed
             else "random noise hurts more than the attack: its gradients are useless (masking?)",
-            self._conclusive(),
+            conclusive,
         )
 
 
