@@ -8,7 +8,8 @@ import torch
 import enresnet
 from enresnet.checkpoint import load_model
 from enresnet.data import load_dataset
-from enresnet.train import Trainer, learning_rate, load_training_data, split_accuracy, train
+from enresnet.train import Trainer, learning_rate, load_training_data, train
+from enresnet.train.validation import Validator
 
 from helpers import tiny_config
 
@@ -65,10 +66,10 @@ def test_best_checkpoint_accuracy_equals_logged_validation_accuracy(tmp_path):
     assert logged == max(m["val_nat_acc"] for m in metrics)
     _, val = load_training_data(config)
     seed = config["train"]["seed"] * 1000 + meta["epoch"]
-    nat, _ = split_accuracy(model, val, config["validation"]["batch_size"], seed=seed)
+    nat, _ = Validator(model, config["validation"]["batch_size"])(val, seed)
     assert nat == logged
     # averaged over noise draws, the accuracy is close to the logged single draw
-    draws = [split_accuracy(model, val, 64, seed=s)[0] for s in range(5)]
+    draws = [Validator(model, 64)(val, s)[0] for s in range(5)]
     assert abs(sum(draws) / 5 - logged) < 0.15
 
 

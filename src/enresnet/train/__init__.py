@@ -17,14 +17,12 @@ _LAZY = {
     "Trainer": ".trainer",
     "load_training_data": ".trainer",
     "train": ".trainer",
-    "split_accuracy": ".validation",
 }
 
 if TYPE_CHECKING:
     from .ensemble_weights import update_weights, weight_gradient
     from .schedule import learning_rate
     from .trainer import Trainer, load_training_data, train
-    from .validation import split_accuracy
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
@@ -34,7 +32,6 @@ __all__ = [
     "Trainer",
     "learning_rate",
     "load_training_data",
-    "split_accuracy",
     "train",
     "update_weights",
     "weight_gradient",

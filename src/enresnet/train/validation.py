@@ -81,18 +81,3 @@ class Validator:
         seen = max(seen, 1.0)
         return natural / seen, (robust / seen if self.ifgsm is not None else None)
 
-
-def split_accuracy(
-    model: nn.Module,
-    dataset: ImageDataset,
-    batch_size: int,
-    seed: int,
-    attack: dict | None = None,
-    ctx: DistContext | None = None,
-) -> tuple[float, float | None]:
-    """(natural accuracy, robust accuracy or None) on ``dataset``, eagerly (:class:`Validator`).
-
-    ``attack`` = {"eps", "alpha", "steps"} for IFGSM from x (no random start,
-    no EOT), or None to skip the robust accuracy.
-    """
-    return Validator(model, batch_size, attack, ctx)(dataset, seed)
