@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from common import Pair, loop_model, synthetic_batch
 from torch import nn
 
-from enresnet.config import validate
+from enresnet.config import Config, validate
 from enresnet.models import Ensemble
 from enresnet.train import Trainer
 
@@ -66,17 +66,17 @@ def members(model: nn.Module) -> list[nn.Module]:
 class LiteralTraining:
     """The baseline: per-member forward passes, averaged logits, CE, SGD (and Algorithm 1's PGD)."""
 
-    def __init__(self, model: nn.Module, config: dict) -> None:
+    def __init__(self, model: nn.Module, config: Config) -> None:
         self.model = loop_model(model).to(memory_format=torch.contiguous_format)
         self.members = members(self.model)
-        train = config["train"]
-        self.attack = config["attack"]
+        train = config.train
+        self.attack = config.attack
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
-            lr=train["lr"],
-            momentum=train["momentum"],
-            nesterov=train["nesterov"],
-            weight_decay=train["weight_decay"],
+            lr=train.lr,
+            momentum=train.momentum,
+            nesterov=train.nesterov,
+            weight_decay=train.weight_decay,
         )
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,9 +88,9 @@ class LiteralTraining:
 
     def pgd(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Algorithm 1: uniform random start in the eps-ball, ``steps`` signed-gradient steps, clip."""
-        eps, alpha = self.attack["eps"], self.attack["alpha"]
+        eps, alpha = self.attack.eps, self.attack.alpha
         x_adv = x + torch.empty_like(x).uniform_(-eps, eps)
-        for _ in range(self.attack["steps"]):
+        for _ in range(self.attack.steps):
             x_adv.requires_grad_(True)
             loss = F.cross_entropy(self.logits(x_adv), y)
             (grad,) = torch.autograd.grad(loss, x_adv)

@@ -16,9 +16,9 @@ from helpers import tiny_config
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 
 
-def cuda_config(**train):
+def cuda_config(noise_coef=0.0, **train):
     return tiny_config(
-        model={"name": "en2_resnet8", "noise_coef": 0.0},
+        model={"name": "en2_resnet8", "noise_coef": noise_coef},
         train={"method": "pgd", "device": "cuda", "epochs": 1, **train},
         attack={"eps": 0.03, "alpha": 0.01, "steps": 3, "random_start": False},
     )
@@ -48,9 +48,9 @@ def test_captured_steps_equal_eager_steps_without_noise(amp, deterministic_kerne
     tol = 1e-5 if amp == "none" else 1e-3
     for (name, a), b in zip(captured.model.state_dict().items(), eager.model.state_dict().values()):
         assert (a.double() - b.double()).abs().max() <= tol, name
-    sums_a, sums_b = captured._read_sums(), eager._read_sums()
-    assert sums_a["count"] == sums_b["count"] == 7 * 32
-    assert abs(sums_a["loss"] - sums_b["loss"]) <= 1e-3 * sums_b["loss"]
+    sums_a, sums_b = captured.sums.read(), eager.sums.read()
+    assert sums_a.count == sums_b.count == 7 * 32
+    assert abs(sums_a.loss - sums_b.loss) <= 1e-3 * sums_b.loss
 
 
 def test_replays_draw_fresh_noise_and_random_starts():
@@ -84,12 +84,11 @@ def test_a_new_learning_rate_records_the_step_again():
         trainer.train_step(x, y)
     assert trainer.graphed_step.captures == 2
     trainer.train_step(x[:7], y[:7])  # a partial batch runs eagerly
-    assert trainer.graphed_step.captures == 2 and trainer._read_sums()["count"] == 10 * 32 + 7
+    assert trainer.graphed_step.captures == 2 and trainer.sums.read().count == 10 * 32 + 7
 
 
 def test_a_captured_run_checkpoints_and_reloads(tmp_path):
-    config = cuda_config(capture=True, epochs=2)
-    config["model"]["noise_coef"] = 0.1
+    config = cuda_config(noise_coef=0.1, capture=True, epochs=2)
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     metrics = trainer.fit()
     assert len(metrics) == 2 and trainer.graphed_step.captures >= 1

@@ -23,18 +23,18 @@ from helpers import tiny_config, write_config
 
 
 def _ghost_batch_reference(config, world_size):
-    torch.manual_seed(config["train"]["seed"])
+    cfg = config.train
+    torch.manual_seed(cfg.seed)
     train_set, _ = load_training_data(config)
-    model = create_model(config["model"]["name"], num_classes=10, in_channels=3, noise_coef=0.0)
-    cfg = config["train"]
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
-                          weight_decay=cfg["weight_decay"])
+    model = create_model(config.model.name, num_classes=10, in_channels=3, noise_coef=0.0)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                          weight_decay=cfg.weight_decay)
     model.train()
-    for epoch in range(cfg["epochs"]):
+    for epoch in range(cfg.epochs):
         for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg["lr"], epoch, cfg["milestones"], cfg["gamma"])
-        for x, y in iterate_batches(train_set, cfg["batch_size"], shuffle=True, augment=True, seed=cfg["seed"],
-                                    epoch=epoch, padding=config["data"]["padding"], flip=config["data"]["flip"]):
+            group["lr"] = learning_rate(cfg.lr, epoch, cfg.milestones, cfg.gamma)
+        for x, y in iterate_batches(train_set, cfg.batch_size, shuffle=True, augment=True, seed=cfg.seed,
+                                    epoch=epoch, padding=config.data.padding, flip=config.data.flip):
             halves = zip(x.chunk(world_size), y.chunk(world_size))
             loss = sum(F.cross_entropy(model(xs), ys) for xs, ys in halves) / world_size
             opt.zero_grad()

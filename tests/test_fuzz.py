@@ -43,7 +43,8 @@ keys = st.sampled_from([(s, k) for s, section in SCHEMA.items() for k in section
 
 def _raw():
     """The raw (unvalidated) form of the tiny test config."""
-    return {section: {k: v for k, v in table.items() if v is not None} for section, table in tiny_config().items()}
+    return {section: {k: v for k, v in table.items() if v is not None}
+            for section, table in tiny_config().to_dict().items()}
 
 
 @FUZZ
@@ -56,7 +57,7 @@ def test_config_mutations_validate_or_raise_config_errors(mutations):
         config = validate(raw)
     except EnresnetError:
         return
-    validate({s: {k: v for k, v in t.items() if v is not None} for s, t in config.items()})  # idempotent
+    assert validate({s: {k: v for k, v in t.items() if v is not None} for s, t in config.to_dict().items()}) == config
     assert to_toml(config)
 
 

@@ -1,6 +1,7 @@
 """Trainer: objectives learn, metrics and checkpoints, best-model selection (Sec. 4.1, Alg. 1)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -65,8 +66,8 @@ def test_best_checkpoint_accuracy_equals_logged_validation_accuracy(tmp_path):
     logged = meta["metrics"]["val_nat_acc"]
     assert logged == max(m["val_nat_acc"] for m in metrics)
     _, val = load_training_data(config)
-    seed = config["train"]["seed"] * 1000 + meta["epoch"]
-    nat, _ = Validator(model, config["validation"]["batch_size"])(val, seed)
+    seed = config.train.seed * 1000 + meta["epoch"]
+    nat, _ = Validator(model, config.validation.batch_size)(val, seed)
     assert nat == logged
     # averaged over noise draws, the accuracy is close to the logged single draw
     draws = [Validator(model, 64)(val, s)[0] for s in range(5)]
@@ -117,13 +118,13 @@ def test_trainer_construction_and_public_step_write_nothing(tmp_path):
     config = tiny_config(train={"method": "pgd", "epochs": 1})
     trainer = Trainer(config, tmp_path / "run")
     no_dir = Trainer(config)  # no run directory at all: usable for steps
-    x = torch.rand(config["train"]["batch_size"], 3, 16, 16)
+    x = torch.rand(config.train.batch_size, 3, 16, 16)
     y = torch.randint(0, 10, (len(x),))
     before = [p.detach().clone() for p in no_dir.model.parameters()]
     loss = no_dir.train_step(x, y)
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert any(not torch.equal(a, b) for a, b in zip(before, no_dir.model.parameters()))
-    assert no_dir._read_sums()["count"] == len(y)
+    assert no_dir.sums.read().count == len(y)
     assert not (tmp_path / "run").exists()
     trainer.fit()
     assert (tmp_path / "run" / "last.safetensors").is_file()
@@ -134,17 +135,17 @@ def test_speed_defaults_by_device():
     from enresnet.errors import ConfigError
     from enresnet.train.speed import resolve_speed_options
 
-    auto = tiny_config(train={"amp": "auto", "channels_last": "auto", "capture": "auto"})["train"]
+    auto = tiny_config(train={"amp": "auto", "channels_last": "auto", "capture": "auto"}).train
     cpu = resolve_speed_options(auto, torch.device("cpu"), distributed=False)
     assert cpu.channels_last and not cpu.capture and cpu.bf16 == native_bf16(torch.device("cpu"))
     cuda = resolve_speed_options(auto, torch.device("cuda"), distributed=False)
     assert cuda.bf16 and cuda.channels_last and cuda.capture
     assert not resolve_speed_options(auto, torch.device("cuda"), distributed=True).capture
-    pinned = dict(auto, amp="none", channels_last=False, capture=False)
+    pinned = replace(auto, amp="none", channels_last=False, capture=False)
     expected = type(cpu)(False, False, False, False)
     assert resolve_speed_options(pinned, torch.device("cuda"), distributed=False) == expected
     with pytest.raises(ConfigError, match="needs a CUDA device"):
-        resolve_speed_options(dict(auto, capture=True), torch.device("cpu"), distributed=False)
+        resolve_speed_options(replace(auto, capture=True), torch.device("cpu"), distributed=False)
 
 
 def test_fast_path_options_train_and_match_the_default_closely(tmp_path):

@@ -5,8 +5,14 @@ values allowed; the defaults are the paper's (Sec. 3.3, 4.1; Algorithm 1).
 Unknown keys, wrong types and bad values raise :class:`~enresnet.errors.ConfigError`
 naming the key, its path in the file and what is allowed. Perturbation sizes
 may be written as fractions, e.g. ``eps = "8/255"``. Validation imports no torch
-(only a refused model name does, for the registry's wording), so that a bad config
-is refused at once.
+and builds no model (:func:`enresnet.model_names.architecture` checks a model
+name), so that a bad config is refused at once.
+
+The validator's result is a :class:`Config`: one frozen dataclass per section
+(:class:`ModelConfig`, :class:`DataConfig`, :class:`TrainConfig`,
+:class:`AttackConfig`, :class:`ValidationConfig`), read by attribute.
+:meth:`Config.to_dict` is its file form (the run directory's ``config.json``, a
+checkpoint's training state), which :func:`validate` reads back.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ else:  # pragma: no cover
 
 from .data import DATASETS, DEFAULT_DATA_DIR, SEED_LIMIT, check_options, image_shape
 from .errors import ConfigError
-from .model_names import UnknownModelError, parameter_count
+from .model_names import UnknownModelError, architecture
 
 
 @dataclass(frozen=True)
@@ -210,11 +216,133 @@ def _unknown(where: str, what: str, shown: str, name: str, allowed: list[str], f
     return ConfigError(f"{where}: unknown {what} {shown}{suggestion}; allowed {what}s: {', '.join(allowed)}")
 
 
-def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """Check ``raw`` against :data:`SCHEMA` and fill in defaults; returns a new dict."""
+@dataclass(frozen=True)
+class ModelConfig:
+    """[model]: the network (:func:`enresnet.models.create_model`) and its noise (paper Eq. 9, ``a = noise_coef``)."""
+
+    name: str
+    noise_coef: float
+    std_mode: str
+    dropout: float
+    input_mean: tuple[float, ...] | None
+    input_std: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """[data]: the dataset, its train/validation split and the augmentation (paper Sec. 4.1)."""
+
+    name: str
+    data_dir: str
+    download: bool
+    val_size: int
+    train_limit: int
+    augment: bool
+    padding: int
+    flip: bool
+    split_seed: int
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """[train]: the objective, the SGD optimiser and its schedule (paper Sec. 3.3, 4.1, Algorithm 1), the
+    learning rate of an ensemble's learned weights (Sec. 5: ``ensemble_weight_lr``, 0 follows ``lr``'s
+    schedule), checkpoints and the device's speed options."""
+
+    method: str
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    milestones: tuple[int, ...]
+    gamma: float
+    seed: int
+    select: str
+    attack_bn_mode: str
+    trades_beta: float
+    ensemble_weight_lr: float
+    checkpoint_every: int
+    device: str
+    sync_batchnorm: bool
+    amp: str
+    channels_last: bool | str
+    capture: bool | str
+    compile: bool
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """[attack]: the training attack's budget in pixel units (Algorithm 1: eps 8/255, alpha 2/255, 10 steps)."""
+
+    eps: float
+    alpha: float
+    steps: int
+    random_start: bool
+    clip_start: bool
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """[validation]: the accuracy measured after training epochs, on which the kept model is chosen."""
+
+    batch_size: int
+    limit: int
+    attack_steps: int
+    every: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated experiment configuration (made by :func:`validate` or :func:`load_config` only)."""
+
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    attack: AttackConfig
+    validation: ValidationConfig
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The file form: every section and key in :data:`SCHEMA`'s order, lists as lists (JSON, TOML)."""
+        return {
+            section: {name: _plain(getattr(getattr(self, section), name)) for name in keys}
+            for section, keys in SCHEMA.items()
+        }
+
+    def extends(self, started: dict[str, Any]) -> bool:
+        """Whether this config continues a run started with ``started`` (a config's file form, as a checkpoint
+        keeps it): the same but for ``train.epochs``, the one key a resumed run may change."""
+        train = started.get("train")
+        same_epochs = {**started, "train": {**train, "epochs": self.train.epochs}} if isinstance(train, dict) else None
+        return same_epochs == self.to_dict()
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig, "data": DataConfig, "train": TrainConfig, "attack": AttackConfig,
+    "validation": ValidationConfig,
+}
+"""The dataclass of each section of :data:`SCHEMA` (their fields are its keys, in its order)."""
+
+
+def _plain(value: Any) -> Any:
+    """A field's file form: tuples as lists, tables copied."""
+    if isinstance(value, tuple):
+        return list(value)
+    return copy.deepcopy(value) if isinstance(value, dict) else value
+
+
+def _frozen(value: Any) -> Any:
+    """A validated value as a field holds it: lists as tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def validate(raw: dict[str, Any], where: str = "config") -> Config:
+    """Check ``raw`` (a config's file form) against :data:`SCHEMA`, fill in defaults; returns the :class:`Config`."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the config must be a table of sections")
-    config: dict[str, Any] = {}
+    sections: dict[str, Any] = {}
     for section in raw:
         if section not in SCHEMA:
             raise _unknown(where, "section", f"[{section}]", section, list(SCHEMA), "[{}]")
@@ -225,50 +353,51 @@ def validate(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
         for name in given:
             if name not in keys:
                 raise _unknown(where, "key", f"{section}.{name} in [{section}]", name, list(keys), section + ".{}")
-        config[section] = {
-            name: (
+        sections[section] = SECTIONS[section](**{
+            name: _frozen(
                 _coerce(section, name, key, given[name], where) if name in given else copy.deepcopy(key.default)
             )
             for name, key in keys.items()
-        }
+        })
+    config = Config(**sections)
     _check_together(config, where)
     return config
 
 
-def _check_together(config: dict[str, Any], where: str) -> None:
+def _check_together(config: Config, where: str) -> None:
     """Checks across keys: data options and shapes, optimiser, model selection, model name, device."""
-    model, data, train = config["model"], config["data"], config["train"]
-    check_options(data["name"], data["options"], where=f"{where}: data.options")
-    channels, height, _ = image_shape(data["name"], data["options"])
-    if (model["input_mean"] is None) != (model["input_std"] is None):
+    model, data, train = config.model, config.data, config.train
+    check_options(data.name, data.options, where=f"{where}: data.options")
+    channels, height, _ = image_shape(data.name, data.options)
+    if (model.input_mean is None) != (model.input_std is None):
         raise ConfigError(f"{where}: give both model.input_mean and model.input_std, or neither")
-    for key in ("input_mean", "input_std"):
-        if model[key] is not None and len(model[key]) != channels:
+    for key, values in (("input_mean", model.input_mean), ("input_std", model.input_std)):
+        if values is not None and len(values) != channels:
             raise ConfigError(
-                f"{where}: model.{key} has {len(model[key])} values but {data['name']} images have {channels} "
+                f"{where}: model.{key} has {len(values)} values but {data.name} images have {channels} "
                 f"channels; give one value per channel"
             )
-    if data["padding"] > height:
-        raise ConfigError(f"{where}: data.padding ({data['padding']}) must be at most the image size ({height})")
-    if train["nesterov"] and train["momentum"] == 0:
+    if data.padding > height:
+        raise ConfigError(f"{where}: data.padding ({data.padding}) must be at most the image size ({height})")
+    if train.nesterov and train.momentum == 0:
         raise ConfigError(f"{where}: train.nesterov = true needs train.momentum > 0 (paper: 0.9); "
                           f"set a momentum or nesterov = false")
-    robust = train["method"] != "natural" and config["validation"]["attack_steps"] > 0
-    if train["select"] == "robust" and not robust:
+    robust = train.method != "natural" and config.validation.attack_steps > 0
+    if train.select == "robust" and not robust:
         raise ConfigError(
             f"{where}: train.select = \"robust\" needs robust validation (train.method pgd or trades and "
             f"validation.attack_steps > 0); set them, or select = \"natural\""
         )
-    try:  # torch-free for every valid name (the architecture's count); torch only to word a refusal
-        parameter_count(model["name"])
+    try:  # the name's grammar and architecture rules; nothing is built
+        architecture(model.name)
     except UnknownModelError as err:
         raise ConfigError(f"{where}: model.name: {err}") from None
-    device = config["train"]["device"]
+    device = train.device
     if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise ConfigError(f"{where}: train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
-def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
     """Read, merge ``overrides`` ({section: {key: value}}) and validate a TOML config."""
     path = Path(path)
     if not path.is_file():
@@ -311,7 +440,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, key, value
 
 
-def to_toml(config: dict[str, Any]) -> str:
+def to_toml(config: Config) -> str:
     """Write a validated config back as TOML (used for the run directory's copy)."""
 
     def fmt(v: Any) -> str:
@@ -328,7 +457,7 @@ def to_toml(config: dict[str, Any]) -> str:
         return str(v)
 
     lines = []
-    for section, values in config.items():
+    for section, values in config.to_dict().items():
         lines.append(f"[{section}]")
         lines += [f"{k} = {fmt(v)}" for k, v in values.items() if v is not None]
         lines.append("")

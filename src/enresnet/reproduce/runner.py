@@ -29,7 +29,7 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_model
-from ..config import load_config
+from ..config import Config, load_config
 from ..configs import config_path
 from ..data import ImageDataset
 from ..device import resolve_device
@@ -76,7 +76,7 @@ class Reproduction:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ training
-    def config(self, name: str) -> dict:
+    def config(self, name: str) -> Config:
         """The shipped training config ``name`` (``configs/...``) with the scale's overrides, the seed and
         ``--data-dir``.
 
@@ -100,7 +100,7 @@ class Reproduction:
         for model in self.study.trained_at(self.scale):
             run_dir = self.run_dir(model.key)
             config = self.config(model.config)
-            epochs = config["train"]["epochs"]
+            epochs = config.train.epochs
             if finished_epochs(run_dir) >= epochs:
                 self.log(f"{model.label}: finished ({epochs} epochs), skipped")
             else:

@@ -20,10 +20,10 @@ and no ``train.compile`` (torch.compile has its own graphs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
+from ..config import TrainConfig
 from ..device import native_bf16
 from ..errors import ConfigError
 
@@ -38,15 +38,15 @@ class SpeedOptions:
     compile: bool
 
 
-def resolve_speed_options(train: dict[str, Any], device: torch.device, distributed: bool) -> SpeedOptions:
+def resolve_speed_options(train: TrainConfig, device: torch.device, distributed: bool) -> SpeedOptions:
     """Turn the config's ``"auto"`` values into choices for ``device`` (see module doc)."""
     cuda = device.type == "cuda"
-    bf16 = train["amp"] == "bf16" or (train["amp"] == "auto" and native_bf16(device))
-    channels_last = True if train["channels_last"] == "auto" else train["channels_last"]
-    if train["capture"] == "auto":
-        capture = cuda and not distributed and not train["compile"]
+    bf16 = train.amp == "bf16" or (train.amp == "auto" and native_bf16(device))
+    channels_last = True if train.channels_last == "auto" else train.channels_last
+    if train.capture == "auto":
+        capture = cuda and not distributed and not train.compile
     else:
-        capture = train["capture"]
+        capture = train.capture
         if capture and not cuda:
             raise ConfigError(
                 f"train.capture = true needs a CUDA device (CUDA graphs), but training runs on {device}; "
@@ -54,6 +54,6 @@ def resolve_speed_options(train: dict[str, Any], device: torch.device, distribut
             )
         if capture and distributed:
             raise ConfigError("train.capture = true cannot record DDP's all-reduce; set it to \"auto\" or false")
-        if capture and train["compile"]:
+        if capture and train.compile:
             raise ConfigError("train.capture and train.compile exclude each other; set one of them to false")
-    return SpeedOptions(bf16=bf16, channels_last=channels_last, capture=capture, compile=train["compile"])
+    return SpeedOptions(bf16=bf16, channels_last=channels_last, capture=capture, compile=train.compile)
