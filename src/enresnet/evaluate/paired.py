@@ -10,9 +10,11 @@ and the two-sided p-value the chance of a sum at least as far from 0 under rando
 * Scores all 0/1 (both sides deterministic, or worst-case outcomes): only the discordant
   images move the sum, each a fair coin, so the p-value is exact: McNemar's exact test,
   ``2 * P(Binomial(b + c, 1/2) <= min(b, c))`` capped at 1 (McNemar 1947) (:func:`mcnemar`).
-* Fractional scores (a noisy model's several draws): Monte Carlo over random sign vectors,
-  ``p = (1 + #{|T*| >= |T|}) / (1 + draws)`` (never 0; its own error is about
-  ``sqrt(p / draws)``) (:func:`sign_flip`).
+* Fractional scores (a noisy model's several draws, counts over r draws): the exact distribution
+  of the sum under random signs (the differences are multiples of 1/L, L = lcm of the draws, so the
+  sum is a convolution of scaled binomials) (:func:`sign_flip`); scores that are not such counts
+  fall back to Monte Carlo over random sign vectors, ``p = (1 + #{|T*| >= |T|}) / (1 + draws)``
+  (never below ``1 / (1 + draws)``; its own error is about ``sqrt(p / draws)``).
 
 Several claims judged at once share the 5% error budget through Holm's step-down
 adjustment (:func:`holm`): within one family of claims, the chance that ANY "holds" or
@@ -24,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 HOLDS, FAILS, CANNOT_TELL = "holds", "does not hold", "cannot tell at this size"
@@ -74,10 +77,42 @@ def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor) -> PairedCompariso
     return PairedComparison(n, float(a.double().mean()), float(b.double().mean()), only_a, only_b, p)
 
 
+MAX_DENOMINATOR = 120
+"""Scores that are counts over at most this many draws (their differences multiples of 1/L, L <= 120) get the
+exact sign-flip distribution (:func:`_exact_tail`); other scores the Monte Carlo one."""
+
+
+def _lattice(d: torch.Tensor) -> int | None:
+    """The smallest L <= :data:`MAX_DENOMINATOR` making every ``d * L`` an integer, or None."""
+    for lattice in range(1, MAX_DENOMINATOR + 1):
+        scaled = d * lattice
+        if bool(((scaled - scaled.round()).abs() < 1e-5).all()):  # float32 scores carry ~1e-7 error
+            return lattice
+    return None
+
+
+def _exact_tail(steps: torch.Tensor) -> float:
+    """P(|sum_i s_i k_i| >= |sum_i k_i|) for independent fair signs s_i, exactly: the k_i (non-zero integers)
+    of one magnitude j, c of them, sum to j (2 B - c) with B ~ Binomial(c, 1/2); the groups are convolved."""
+    dist = np.ones(1)
+    magnitudes, counts = torch.unique(steps.abs(), return_counts=True)
+    for j, c in zip(magnitudes.tolist(), counts.tolist()):
+        i = np.arange(c + 1)
+        pmf = np.exp(math.lgamma(c + 1) - np.array([math.lgamma(v + 1) + math.lgamma(c - v + 1) for v in i])
+                     - c * math.log(2))
+        group = np.zeros(2 * j * c + 1)
+        group[:: 2 * j] = pmf
+        dist = np.convolve(dist, group)
+    centre, observed = (len(dist) - 1) // 2, abs(int(steps.sum()))
+    return float(min(1.0, dist[: centre - observed + 1].sum() + dist[centre + observed:].sum()))
+
+
 def sign_flip(scores_a: torch.Tensor, scores_b: torch.Tensor, draws: int = 100_000, seed: int = 0,
               chunk: int = 10_000) -> PairedComparison:
-    """The paired sign-flip test of two (N,) per-image scores in [0, 1] (module doc): exact
-    (:func:`mcnemar`) when every score is 0 or 1, else Monte Carlo with ``draws`` seeded sign vectors."""
+    """The paired sign-flip test of two (N,) per-image scores in [0, 1] (module doc): McNemar's exact test
+    when every score is 0 or 1; the exact sign-flip distribution when the scores are counts over at most
+    :data:`MAX_DENOMINATOR` draws (a noisy model's fraction of right predictions); else Monte Carlo with
+    ``draws`` seeded sign vectors (whose p-value is never below ``1 / (1 + draws)``)."""
     a, b = scores_a.double().flatten().cpu(), scores_b.double().flatten().cpu()
     if a.shape != b.shape or a.numel() == 0:
         raise ValueError(f"need two score vectors over the same images, got {tuple(a.shape)} and {tuple(b.shape)}")
@@ -85,6 +120,11 @@ def sign_flip(scores_a: torch.Tensor, scores_b: torch.Tensor, draws: int = 100_0
         return mcnemar(a.bool(), b.bool())
     d = a - b
     moving = d[d != 0]
+    only_a, only_b = int((d > 0).sum()), int((d < 0).sum())
+    lattice = _lattice(moving)
+    if lattice is not None:
+        p = _exact_tail((moving * lattice).round().long()) if moving.numel() else 1.0
+        return PairedComparison(a.numel(), float(a.mean()), float(b.mean()), only_a, only_b, p, "sign-flip, exact")
     observed = abs(float(moving.sum()))
     generator = torch.Generator().manual_seed(seed)
     extreme = 0
@@ -93,7 +133,7 @@ def sign_flip(scores_a: torch.Tensor, scores_b: torch.Tensor, draws: int = 100_0
         signs = torch.randint(0, 2, (size, moving.numel()), generator=generator, dtype=torch.float64) * 2 - 1
         extreme += int(((signs @ moving).abs() >= observed - 1e-9).sum())
     p = (1 + extreme) / (1 + draws) if moving.numel() else 1.0
-    return PairedComparison(a.numel(), float(a.mean()), float(b.mean()), int((d > 0).sum()), int((d < 0).sum()), p,
+    return PairedComparison(a.numel(), float(a.mean()), float(b.mean()), only_a, only_b, p,
                             f"sign-flip, {draws:,} draws")
 
 
