@@ -32,11 +32,6 @@ TRAIN_LABELS = {
 }
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The per-epoch rows of ``RUN_DIR/metrics.jsonl`` (:meth:`RunDir.read_metrics`), at least one."""
-    return RunDir(run_dir).read_metrics(required=True)
-
-
 def read_runs(run_dirs: list[str | Path]) -> dict[str, list[dict]]:
     """{label: rows} for the runs; equal labels get the directory name appended. Every row carries
     ``train_method`` from the run's config (None when unknown)."""

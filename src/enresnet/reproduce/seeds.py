@@ -30,7 +30,7 @@ from ..evaluate.paired import holm
 from ..evaluate.protocol import display_name
 from ..evaluate.seed_tests import LEVEL, SeedComparison
 from ..locking import run_lock
-from ..plots.training import read_metrics
+from ..train.run_dir import RunDir
 from .claims import Results, describe, lookup, measure_id, read_tables, scores
 from .report import machine, versions
 from .runner import Reproduction
@@ -167,8 +167,7 @@ def convergence(study: Study, scale: Scale, out: Path, seeds: tuple[int, ...]) -
     for model in study.models_at(scale):
         moves, epochs = {}, 0
         for s in seeds:
-            path = seed_dir(out, s) / "runs" / model.key
-            metrics = read_metrics(path) if (path / "metrics.jsonl").is_file() else []
+            metrics = RunDir(seed_dir(out, s) / "runs" / model.key).read_metrics()
             epochs = max(epochs, len(metrics))
             if len(metrics) >= 2 and metrics[-1].get("val_rob_acc") is not None:
                 moves[s] = (100 * metrics[-1]["val_rob_acc"], 100 * (metrics[-1]["val_rob_acc"]
