@@ -126,3 +126,23 @@ def test_an_override_of_too_many_digits(tmp_path, capsys):
     assert main(["train", str(cfg), "--set", f"train.seed={'9' * 5000}", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "--set train.seed: the value has 5000 characters" in err and not (tmp_path / "r").exists()
+
+
+def test_the_sections_dataclasses_hold_the_schema_keys_and_round_trip():
+    """Each section's dataclass has the schema's keys in its order; the file form validates back to the same
+    config, frozen; extends() lets train.epochs alone differ (what --resume accepts)."""
+    from dataclasses import FrozenInstanceError, fields
+
+    from enresnet.config import SCHEMA, SECTIONS, validate
+
+    assert list(SECTIONS) == list(SCHEMA)
+    for section, keys in SCHEMA.items():
+        assert [f.name for f in fields(SECTIONS[section])] == list(keys), section
+    config = tiny_config(model={"input_mean": [0.5] * 3, "input_std": [0.25] * 3})
+    assert config.train.milestones == (100,) and config.model.input_std == (0.25,) * 3
+    assert validate(config.to_dict()) == config and config.to_dict()["train"]["milestones"] == [100]
+    with pytest.raises(FrozenInstanceError):
+        config.train.lr = 1.0
+    started = tiny_config().to_dict()
+    assert tiny_config(train={"epochs": 7}).extends(started)
+    assert not tiny_config(train={"lr": 0.2}).extends(started) and not config.extends(started)
