@@ -5,7 +5,7 @@ import time
 import pytest
 
 from enresnet.cli import main
-from enresnet.config import load_config, pixel_value
+from enresnet.config import load_config, pixel_value, settings
 from enresnet.errors import ConfigError
 from enresnet.train import train
 
@@ -74,7 +74,7 @@ def test_non_utf8_config(tmp_path, capsys):
 def test_set_on_a_non_table_section(tmp_path):
     (tmp_path / "c.toml").write_text('model = 3\n')
     with pytest.raises(ConfigError, match=r"\[model\] must be a table"):
-        load_config(tmp_path / "c.toml", {"model": {"name": "resnet8"}})
+        load_config(tmp_path / "c.toml", settings(model={"name": "resnet8"}))
 
 
 def test_a_large_seed_trains(tmp_path):

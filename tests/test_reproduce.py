@@ -10,6 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from enresnet.cli import main
+from enresnet.config import settings
 from enresnet.reproduce import Reproduction, get_study
 from enresnet.reproduce.studies import HEADLINE
 
@@ -17,11 +18,9 @@ from enresnet.reproduce.studies import HEADLINE
 def micro_scale():
     """The study's ``tiny`` scale (its models but En5ResNet20, on 16x16 synthetic data), smaller still for CI."""
     tiny = get_study("fmnist").scale("tiny")
-    overrides = {
-        "data": {**tiny.overrides["data"], "val_size": 16, "options": {"num_samples": 80, "channels": 1, "size": 16}},
-        "train": {**tiny.overrides["train"], "batch_size": 32},
-        "validation": {"limit": 16, "attack_steps": 1},
-    }
+    overrides = (*tiny.overrides, *settings(
+        data={"val_size": 16, "options": {"num_samples": 80, "channels": 1, "size": 16}}, train={"batch_size": 32},
+        validation={"limit": 16, "attack_steps": 1}))
     return replace(tiny, name="micro", overrides=overrides, test_limit=4, transfer_limit=4, autoattack_limit=2,
                    autoattack_iterations={"autoattack_iterations": 1, "autoattack_eot": 1, "autoattack_queries": 2},
                    sanity_limit=2, sanity_steps=1, sanity_eot=(1, 2), eps_limit=4, eps_steps=1, repeats=2, examples=2)

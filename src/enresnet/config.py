@@ -22,7 +22,7 @@ import difflib
 import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -397,8 +397,40 @@ def _check_together(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
 
 
-def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
-    """Read, merge ``overrides`` ({section: {key: value}}) and validate a TOML config."""
+@dataclass(frozen=True)
+class Setting:
+    """One ``section.key = value`` laid over a config file before it is validated: what ``--set`` gives and
+    what a scale of ``enresnet reproduce`` changes (:func:`settings`). A wrong key or value is refused by
+    :func:`validate` with the file's own messages."""
+
+    section: str
+    key: str
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> Setting:
+        """``section.key=value`` (value in TOML syntax, bare words as strings), as ``--set`` takes it."""
+        if "=" not in text or "." not in text.split("=", 1)[0]:
+            raise ConfigError(f"--set expects section.key=value, got {text!r}")
+        lhs, rhs = text.split("=", 1)
+        section, key = lhs.strip().split(".", 1)
+        try:
+            value = tomllib.loads(f"v = {rhs.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = rhs.strip()
+        except ValueError:  # an integer of more digits than Python converts (4300)
+            raise ConfigError(f"--set {lhs.strip()}: the value has {len(rhs.strip())} characters, more than any key "
+                              f"allows") from None
+        return cls(section, key, value)
+
+
+def settings(**sections: dict[str, Any]) -> tuple[Setting, ...]:
+    """``settings(data={"train_limit": 1200}, train={"epochs": 2})`` as :class:`Setting` s, in order."""
+    return tuple(Setting(section, key, value) for section, values in sections.items() for key, value in values.items())
+
+
+def load_config(path: str | Path, overrides: Sequence[Setting] = ()) -> Config:
+    """Read a TOML config, lay ``overrides`` over it in order (a later one wins) and validate it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -410,10 +442,10 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
         raise ConfigError(f"cannot read config file {path} ({err.strerror})") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    for section, values in (overrides or {}).items():
-        if not isinstance(raw.setdefault(section, {}), dict):
-            raise ConfigError(f"{path}: [{section}] must be a table of keys, got {raw[section]!r}")
-        raw[section].update(values)
+    for setting in overrides:
+        if not isinstance(raw.setdefault(setting.section, {}), dict):
+            raise ConfigError(f"{path}: [{setting.section}] must be a table of keys, got {raw[setting.section]!r}")
+        raw[setting.section][setting.key] = setting.value
     config = validate(raw, where=str(path))
     missing = [f"{section}.name" for section in ("model", "data") if "name" not in raw.get(section, {})]
     if missing:
@@ -422,22 +454,6 @@ def load_config(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
             f"(the defaults would start a 200-epoch CIFAR-10 run): see `enresnet config show quickstart`"
         )
     return config
-
-
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """``section.key=value`` (value in TOML syntax, bare words as strings) for ``--set``."""
-    if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"--set expects section.key=value, got {text!r}")
-    lhs, rhs = text.split("=", 1)
-    section, key = lhs.strip().split(".", 1)
-    try:
-        value = tomllib.loads(f"v = {rhs.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = rhs.strip()
-    except ValueError:  # an integer of more digits than Python converts (4300)
-        raise ConfigError(f"--set {lhs.strip()}: the value has {len(rhs.strip())} characters, more than any key "
-                          f"allows") from None
-    return section, key, value
 
 
 def to_toml(config: Config) -> str:

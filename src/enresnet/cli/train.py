@@ -11,7 +11,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from ..config import load_config, parse_override
+from ..config import Setting, load_config
 from ..locking import run_lock
 from ..outputs import check_output_dir
 from ..threads import apply_thread_policy
@@ -21,11 +21,7 @@ from .options import add_quiet, add_threads
 
 def run(args: argparse.Namespace) -> int:
     out = check_output_dir(Path(args.out) if args.out else Path("runs") / Path(args.config).stem)
-    overrides: dict[str, dict] = {}
-    for text in args.set or []:
-        section, key, value = parse_override(text)
-        overrides.setdefault(section, {})[key] = value
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, [Setting.parse(text) for text in args.set or []])
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks write nothing
     with run_lock(out, purpose="train") if main_process else contextlib.nullcontext():
         RunDir(out).check_start(config, args.resume)

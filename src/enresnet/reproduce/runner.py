@@ -21,7 +21,6 @@ checkpoint must belong to its run directory's run (:meth:`RunDir.check_own`).
 
 from __future__ import annotations
 
-import copy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 from torch import nn
 
 from ..checkpoint import load_model
-from ..config import Config, load_config
+from ..config import Config, load_config, settings
 from ..configs import config_path
 from ..data import ImageDataset
 from ..device import resolve_device
@@ -82,13 +81,10 @@ class Reproduction:
 
         Datasets are never downloaded here: a missing one fails at once with the loader's message.
         """
-        overrides = copy.deepcopy(self.scale.overrides)
-        overrides.setdefault("data", {})["download"] = False
+        data = {"download": False, "split_seed": self.seed}
         if self.data_dir is not None:
-            overrides["data"]["data_dir"] = self.data_dir
-        overrides["data"]["split_seed"] = self.seed
-        overrides.setdefault("train", {})["seed"] = self.seed
-        return load_config(config_path(name), overrides)
+            data["data_dir"] = self.data_dir
+        return load_config(config_path(name), (*self.scale.overrides, *settings(data=data, train={"seed": self.seed})))
 
     def run_dir(self, key: str) -> Path:
         return self.out / "runs" / key

@@ -19,7 +19,6 @@ import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,6 +27,7 @@ else:  # pragma: no cover
 
 import torch
 
+from ..config import Setting, settings
 from ..configs import CONFIG_DIR, config_path
 from ..data import ImageDataset
 from ..errors import ConfigError
@@ -44,12 +44,12 @@ def first(data: ImageDataset, limit: int | None) -> ImageDataset:
 
 @dataclass(frozen=True)
 class Scale:
-    """How much of a study runs. ``overrides`` ({section: {key: value}}) go into every training
-    config; a ``None`` limit means the whole test set."""
+    """How much of a study runs. ``overrides`` are laid over every training config, in order
+    (:class:`~enresnet.config.Setting`, as ``enresnet train --set``); a ``None`` limit means the whole test set."""
 
     name: str
     summary: str
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    overrides: tuple[Setting, ...] = ()
     test_limit: int | None = None
     transfer_limit: int | None = None
     autoattack_limit: int | None = 1000
@@ -246,9 +246,9 @@ FMNIST_SCALES = {
         "5 predictions per image) and AutoAttack (reduced iterations: APGD 10, EOT 2, Square 50 queries) "
         "on the first 64 test images, transfer on 32, sanity checks on 8, accuracy vs eps on 32 "
         "(IFGSM^5, one draw)",
-        {"data": {"train_limit": 1200, "val_size": 200},
-         "train": {"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": []},
-         "validation": {"limit": 200, "attack_steps": 5}},
+        settings(data={"train_limit": 1200, "val_size": 200},
+                 train={"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": []},
+                 validation={"limit": 200, "attack_steps": 5}),
         test_limit=64, transfer_limit=32, autoattack_limit=64,
         autoattack_iterations={"autoattack_iterations": 10, "autoattack_eot": 2, "autoattack_queries": 50},
         sanity_limit=8, eps_limit=32, eps_steps=5, skip=("en5_resnet20", *NATURAL_FMNIST),
@@ -265,9 +265,9 @@ FMNIST_SCALES = {
         "the first 1000 test images (FGSM, IFGSM^20, C&W, EOT 5, 5 predictions per image); AutoAttack at "
         "full strength (its own iterations) on the first 100 (~4000 EOT gradient evaluations per image for a "
         "noisy model); sanity suite on 200; transfer on 500; accuracy vs eps on 500 (IFGSM^10)",
-        {"data": {"train_limit": 11000, "val_size": 1000},
-         "train": {"epochs": 3, "batch_size": 128, "lr": 0.1, "milestones": [2]},
-         "validation": {"limit": 500, "attack_steps": 10}},
+        settings(data={"train_limit": 11000, "val_size": 1000},
+                 train={"epochs": 3, "batch_size": 128, "lr": 0.1, "milestones": [2]},
+                 validation={"limit": 500, "attack_steps": 10}),
         test_limit=1000, transfer_limit=500, autoattack_limit=100, sanity_limit=200, eps_limit=500, eps_steps=10,
         skip=("en5_resnet20",),
     ),
@@ -282,9 +282,9 @@ FMNIST_SCALES = {
         "5 predictions per image), and on the first 500 with the evaluation pipeline's default attacks "
         "(FGSM, IFGSM^20, C&W, APGD-CE, APGD-DLR, EOT 5) for seeds 0 and 1; sanity suite on 100 of them; "
         "no transfer, no naturally trained models, no figures",
-        {"data": {"train_limit": 10000, "val_size": 1000},
-         "train": {"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
-         "validation": {"limit": 500, "attack_steps": 10}},
+        settings(data={"train_limit": 10000, "val_size": 1000},
+                 train={"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
+                 validation={"limit": 500, "attack_steps": 10}),
         test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
         attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500}, subset_seeds=(0, 1),
         seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=("en5_resnet20", *NATURAL_FMNIST),
@@ -294,17 +294,17 @@ FMNIST_SCALES = {
         "the configs' schedule (10 epochs, lr / 10 at 6 and 8, batch 128) on the whole training set "
         "(55k train / 5k validation), validation on 500 images; the whole 10k test set; AutoAttack and "
         "the eps curve on 1000 test images, sanity checks on 100. Days on a 2-core CPU: meant for a GPU.",
-        {"data": {"train_limit": 0, "val_size": 5000}},
+        settings(data={"train_limit": 0, "val_size": 5000}),
     ),
     "tiny": Scale(
         "tiny",
         "a pipeline check, not a result: the study's models on 16x16 one-channel SYNTHETIC data "
         "substituted for Fashion-MNIST (256 images: 192 train, 64 validation), 1 epoch; 16 test images, "
         "EOT 2, 2 predictions per image; AutoAttack on 8 (2 iterations), sanity on 8, eps curve on 16",
-        {"data": {"name": "synthetic", "train_limit": 0, "val_size": 64, "augment": False,
-                  "options": {"num_samples": 256, "channels": 1, "size": 16}},
-         "train": {"epochs": 1, "batch_size": 64, "milestones": []},
-         "validation": {"limit": 64, "attack_steps": 2}},
+        settings(data={"name": "synthetic", "train_limit": 0, "val_size": 64, "augment": False,
+                       "options": {"num_samples": 256, "channels": 1, "size": 16}},
+                 train={"epochs": 1, "batch_size": 64, "milestones": []},
+                 validation={"limit": 64, "attack_steps": 2}),
         test_limit=16, transfer_limit=16, autoattack_limit=8,
         autoattack_iterations={"autoattack_iterations": 2, "autoattack_eot": 2, "autoattack_queries": 10},
         sanity_limit=8, sanity_steps=2, sanity_eot=(1, 2), eps_limit=16, eps_steps=2,

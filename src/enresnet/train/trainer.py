@@ -64,7 +64,7 @@ from .state import (
     restore_rng,
     rng_tensors,
 )
-from .validation import Validator
+from .validation import Validator, validation_attack
 
 PROGRESS_SECONDS = 1.0
 """How often the progress bar reads the running sums back from the device."""
@@ -141,7 +141,7 @@ class Trainer:
         validation, attack = config.validation, config.attack
         val_attack = None
         if train.method != "natural" and validation.attack_steps > 0:
-            val_attack = {"eps": attack.eps, "alpha": attack.alpha, "steps": validation.attack_steps}
+            val_attack = validation_attack(self.model, attack, validation.attack_steps)
         self.validator = Validator(
             self.model, validation.batch_size, val_attack, self.ctx, self.speed.channels_last, self.speed.capture
         )

@@ -23,11 +23,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..attacks import Attack
+from ..config import AttackConfig
 from ..data import ImageDataset, iterate_batches
 from ..evaluate.accuracy import correct_draws
 from ..evaluate.protocol import AttackSettings, build_attack
 from .capture import GraphedFunction
 from .distributed import DistContext
+
+
+def validation_attack(model: nn.Module, budget: AttackConfig, steps: int) -> Attack:
+    """The validation's IFGSM^steps (Eq. 16, from x, one draw) at the training budget, by the evaluation's factory."""
+    return build_attack(f"ifgsm{steps}", model, AttackSettings(eps=budget.eps, alpha=budget.alpha))
 
 
 class Validator:
@@ -37,15 +44,14 @@ class Validator:
         self,
         model: nn.Module,
         batch_size: int,
-        attack: dict | None = None,
+        attack: Attack | None = None,
         ctx: DistContext | None = None,
         channels_last: bool = False,
         capture: bool = False,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.ifgsm = None if not attack else build_attack(
-            f"ifgsm{attack['steps']}", model, AttackSettings(eps=attack["eps"], alpha=attack["alpha"]))
+        self.ifgsm = attack
         self.ctx = ctx or DistContext()
         self.channels_last = channels_last
         self.graphed = GraphedFunction(self._batch_counts) if capture else None
