@@ -150,13 +150,23 @@ def earlier_rows(out: Path, meta: dict, labels: set[str], stem: str = "whitebox"
             "checkpoints": [c for c in table.get("checkpoints", table.get("targets", [])) if rows]}
 
 
+def write_with_earlier(out: Path, stem: str, kept: dict, results: list, attacks: list[str], meta: dict) -> str:
+    """``out/STEM.{json,md}``: the rows :func:`earlier_rows` kept, then the new ``results``' rows, with the notes of
+    both (each once, in order); returns the Markdown table."""
+    from ..evaluate import write_tables
+
+    notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
+    rows = kept["rows"] + [r.row() for r in results]
+    return write_tables(out, stem, rows, attacks, notes, meta)[2]
+
+
 def run(args: argparse.Namespace) -> int:
     check_before_work(args, [*args.checkpoints, *([args.surrogate] if args.surrogate else [])])
     if args.integrate and len(args.checkpoints) < 2:
         raise ConfigError("--integrate needs at least two checkpoints")
     start_work(args)
     from ..checkpoint import load_model
-    from ..evaluate import natural_model_check, run_plan, write_tables
+    from ..evaluate import natural_model_check, run_plan
     from ..evaluate.inputs import check_compatible, model_label
     from ..locking import run_lock
     from ..models import integrate_models
@@ -183,13 +193,11 @@ def run(args: argparse.Namespace) -> int:
             say(args, f"evaluating {model_label(model)} on {len(data)} images: clean, {', '.join(plan.attacks)}")
             results.append(run_plan(plan, model, data, surrogate=surrogate, out_dir=run_dir(args, model),
                                     progress=not args.quiet))
-        notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
         meta = {**meta, "checkpoints": kept["checkpoints"] + [str(p) for p in args.checkpoints],
                 "integrate": args.integrate}
-        rows = kept["rows"] + [r.row() for r in results]
-        json_path, md_path, text = write_tables(args.out, "whitebox", rows, list(plan.attacks), notes, meta)
+        text = write_with_earlier(args.out, "whitebox", kept, results, list(plan.attacks), meta)
     print(text)
-    say(args, f"wrote {json_path} and {md_path}")
+    say(args, f"wrote {args.out / 'whitebox.json'} and {args.out / 'whitebox.md'}")
     return 0
 
 

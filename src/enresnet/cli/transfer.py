@@ -19,6 +19,7 @@ from .evaluate import (
     say,
     start_work,
     test_data,
+    write_with_earlier,
 )
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     check_before_work(args, [args.oracle, *args.target])
     start_work(args)
     from ..checkpoint import load_model
-    from ..evaluate import run_plan, write_tables
+    from ..evaluate import run_plan
     from ..evaluate.inputs import check_compatible, file_label, model_label
     from ..locking import run_lock
 
@@ -49,12 +50,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(plan.attacks)}")
             out = run_dir(args, target) / f"from-{file_label(oracle_label)}"
             results.append(run_plan(plan, target, data, oracle=oracle, out_dir=out, progress=not args.quiet))
-        notes = list(dict.fromkeys([*kept["notes"], *(note for result in results for note in result.notes)]))
         meta |= {"targets": kept["checkpoints"] + [str(p) for p in args.target]}
-        rows = kept["rows"] + [r.row() for r in results]
-        json_path, md_path, text = write_tables(args.out, "transfer", rows, list(plan.attacks), notes, meta)
+        text = write_with_earlier(args.out, "transfer", kept, results, list(plan.attacks), meta)
     print(text)
-    say(args, f"wrote {json_path} and {md_path}")
+    say(args, f"wrote {args.out / 'transfer.json'} and {args.out / 'transfer.md'}")
     return 0
 
 

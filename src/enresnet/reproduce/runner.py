@@ -48,11 +48,6 @@ NATURAL_ATTACKS = ("fgsm", "ifgsm20")
 """Naturally trained models meet FGSM and IFGSM^20 only (Sec. 4.4: IFGSM^20 leaves ~0 accuracy)."""
 
 
-def finished_epochs(run_dir: Path) -> int:
-    """Epochs a run directory holds a checkpoint and metrics for (:meth:`RunDir.finished_epochs`)."""
-    return RunDir(run_dir).finished_epochs()
-
-
 @dataclass
 class Reproduction:
     """One study at one scale into ``out``; :meth:`run` does it all and returns ``results.md``."""
@@ -94,17 +89,16 @@ class Reproduction:
         returns {key: best checkpoint's model}."""
         models = {}
         for model in self.study.trained_at(self.scale):
-            run_dir = self.run_dir(model.key)
+            run = RunDir(self.run_dir(model.key))
             config = self.config(model.config)
             epochs = config.train.epochs
-            if finished_epochs(run_dir) >= epochs:
+            if run.finished_epochs() >= epochs:
                 self.log(f"{model.label}: finished ({epochs} epochs), skipped")
             else:
-                resume = (run_dir / "last.safetensors").exists()
+                resume = run.last.exists()
                 self.log(f"{'resuming' if resume else 'training'} {model.label} ({epochs} epochs)")
                 with self.timer.phase(f"train {model.key}"):
-                    train(config, run_dir, resume=resume, quiet=not self.progress)
-            run = RunDir(run_dir)
+                    train(config, run.path, resume=resume, quiet=not self.progress)
             models[model.key] = load_model(run.best, self.torch_device)
             run.check_own(run.run_id(), run.best, models[model.key].checkpoint_meta.get("run_id"))
         return models
