@@ -22,7 +22,7 @@ def micro_scale():
         data={"val_size": 16, "options": {"num_samples": 80, "channels": 1, "size": 16}}, train={"batch_size": 32},
         validation={"limit": 16, "attack_steps": 1}))
     return replace(tiny, name="micro", overrides=overrides, test_limit=4, transfer_limit=4, autoattack_limit=2,
-                   autoattack_iterations={"autoattack_iterations": 1, "autoattack_eot": 1, "autoattack_queries": 2},
+                   autoattack_iterations=1, autoattack_eot=1, autoattack_queries=2,
                    sanity_limit=2, sanity_steps=1, sanity_eot=(1, 2), eps_limit=4, eps_steps=1, repeats=2, examples=2)
 
 

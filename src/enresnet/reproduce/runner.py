@@ -112,7 +112,8 @@ class Reproduction:
         return make_plan(data.name, model, attacks=list(attacks), eot=s.eot, repeats=s.repeats,
                          batch_size=s.batch_size, seed=self.seed, device=data.images.device, limits=limits,
                          sanity_size=sanity_size, sanity_steps=s.sanity_steps, sanity_eot=s.sanity_eot,
-                         **s.autoattack_iterations)
+                         autoattack_iterations=s.autoattack_iterations, autoattack_eot=s.autoattack_eot,
+                         autoattack_queries=s.autoattack_queries)
 
     def evaluate(self, phase: str, label: str, model: nn.Module, plan: EvaluationPlan, data: ImageDataset,
                  eval_dir: Path, oracle: tuple[str, nn.Module] | None = None) -> EvaluationResult:

@@ -31,7 +31,7 @@ from ..config import Setting, settings
 from ..configs import CONFIG_DIR, config_path
 from ..data import ImageDataset
 from ..errors import ConfigError
-from ..evaluate.protocol import DEFAULT_ATTACKS
+from ..evaluate.protocol import DEFAULT_ATTACKS, AttackSettings
 from ..evaluate.sanity import SanitySettings
 
 PAPER_ATTACKS = ("fgsm", "ifgsm20", "cw")
@@ -53,9 +53,12 @@ class Scale:
     test_limit: int | None = None
     transfer_limit: int | None = None
     autoattack_limit: int | None = 1000
-    autoattack_iterations: dict[str, int] = field(default_factory=dict)
-    """``autoattack_iterations``/``autoattack_eot``/``autoattack_queries`` overrides of AutoAttack's strength
-    (:func:`enresnet.evaluate.make_plan`; empty: its own 100 / 20 / 5000)."""
+    autoattack_iterations: int = AttackSettings.autoattack_iterations
+    """APGD iterations inside AutoAttack (:class:`~enresnet.evaluate.protocol.AttackSettings`; AutoAttack's own)."""
+    autoattack_eot: int = AttackSettings.autoattack_eot
+    """EOT draws inside AutoAttack 'rand' (AutoAttack's own by default)."""
+    autoattack_queries: int = AttackSettings.autoattack_queries
+    """Square's queries inside AutoAttack 'standard' (AutoAttack's own by default)."""
     sanity_limit: int = 100
     sanity_steps: int = 10
     sanity_eot: tuple[int, ...] = (1, 5, 20)
@@ -250,7 +253,7 @@ FMNIST_SCALES = {
                  train={"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": []},
                  validation={"limit": 200, "attack_steps": 5}),
         test_limit=64, transfer_limit=32, autoattack_limit=64,
-        autoattack_iterations={"autoattack_iterations": 10, "autoattack_eot": 2, "autoattack_queries": 50},
+        autoattack_iterations=10, autoattack_eot=2, autoattack_queries=50,
         sanity_limit=8, eps_limit=32, eps_steps=5, skip=("en5_resnet20", *NATURAL_FMNIST),
     ),
     "medium": Scale(
@@ -306,7 +309,7 @@ FMNIST_SCALES = {
                  train={"epochs": 1, "batch_size": 64, "milestones": []},
                  validation={"limit": 64, "attack_steps": 2}),
         test_limit=16, transfer_limit=16, autoattack_limit=8,
-        autoattack_iterations={"autoattack_iterations": 2, "autoattack_eot": 2, "autoattack_queries": 10},
+        autoattack_iterations=2, autoattack_eot=2, autoattack_queries=10,
         sanity_limit=8, sanity_steps=2, sanity_eot=(1, 2), eps_limit=16, eps_steps=2,
         eot=2, repeats=2, examples=2, skip=("en5_resnet20",),
     ),
