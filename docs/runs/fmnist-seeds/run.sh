@@ -2,7 +2,10 @@
 # The multi-seed Fashion-MNIST study as it was run on the 2-core dev CPU, one seed at a time, each finished
 # seed's per-image tables committed at once (checkpoints stay in $OUT). Resumable: rerun it; finished seeds
 # are skipped by their own runs, unfinished ones resume.
-#   usage: docs/runs/fmnist-seeds/run.sh OUT [SRC]   (SRC: a frozen copy of src/ to run, default ./src)
+#   usage: [SEEDS="1 2 3 4"] docs/runs/fmnist-seeds/run.sh OUT [SRC]   (SRC: a frozen copy of src/, default ./src)
+# Seed 0 was evaluated before the attack fingerprint changed: leave it out of SEEDS (rerunning it recomputes its
+# whole evaluation to the same numbers). On a new machine put docs/runs/fmnist-seeds/seed-0/whitebox.json into
+# OUT/seed-0/ first: the analysis over the seeds reads every OUT/seed-*/whitebox.json.
 set -u
 out=${1:?usage: run.sh OUT [SRC]}
 src=${2:-$(pwd)/src}
