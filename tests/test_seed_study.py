@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ import torch
 from enresnet.cli import main
 from enresnet.evaluate.accuracy import AccuracyStats
 from enresnet.evaluate.protocol import DEFAULT_ATTACKS
-from enresnet.reproduce import SeedStudy, get_study
+from enresnet.reproduce import Reproduction, SeedStudy, get_study, studies
 from enresnet.reproduce.claims import lookup
 from enresnet.reproduce.seeds import judge_seeds
 from enresnet.reproduce.studies import HEADLINE, Measure
@@ -128,3 +130,61 @@ def test_seed_and_seeds_exclusive(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "fmnist", "--seed", "1", "--seeds", "0-4"])
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_analyse_judges_the_tables_alone(seeds_dir, tmp_path):
+    """``--analyse`` trains and evaluates nothing: from the per-seed tables and metrics alone (no checkpoint)
+    it writes the same models and claims as the study that ran."""
+    for s in (0, 1):
+        seed = tmp_path / f"seed-{s}"
+        seed.mkdir()
+        shutil.copy(seeds_dir / f"seed-{s}" / "whitebox.json", seed)
+        for key in KEPT:
+            (seed / "runs" / key).mkdir(parents=True)
+            shutil.copy(seeds_dir / f"seed-{s}" / "runs" / key / "metrics.jsonl", seed / "runs" / key)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["reproduce", "fmnist", "--scale", "seeds", "--seeds", "0,1", "--analyse", "--out",
+                 str(tmp_path), "--quiet"]) == 0
+    for name in ("claims.json", "models.json", "convergence.json"):
+        assert json.loads((tmp_path / name).read_text()) == json.loads((seeds_dir / name).read_text()), name
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert sorted(set(written) - set(before)) == sorted(
+        Path(n) for n in ("claims.json", "claims.md", "convergence.json", "models.json", "models.md", "results.md"))
+    assert "analysed on:" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [(["--seed", "1"], "--seed names one run"),
+                                           (["--scale", "medium"], "scale 'medium' has no seeds of its own"),
+                                           (["--out", "missing"], "is not a directory")])
+def test_analyse_refusals(args, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = ["reproduce", "fmnist", "--analyse", *args]
+    if "--out" not in args:
+        argv += ["--out", str(tmp_path)]
+    if "--scale" not in args:
+        argv += ["--scale", "seeds"]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+
+
+COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "runs" / "fmnist-seeds"
+
+
+@pytest.mark.skipif(not (COMMITTED / "claims.json").is_file(), reason="no committed seed study")
+def test_committed_seed_study_recomputes(tmp_path):
+    """Every number of docs/runs/fmnist-seeds (models, claims, convergence) recomputes from its per-seed tables."""
+    out = tmp_path / "study"
+    shutil.copytree(COMMITTED, out, ignore=shutil.ignore_patterns("*.md", "run.sh", "device.sh"))
+    assert main(["reproduce", "fmnist", "--scale", "seeds", "--analyse", "--out", str(out), "--quiet"]) == 0
+    for name in ("claims.json", "models.json", "convergence.json"):
+        assert json.loads((out / name).read_text()) == json.loads((COMMITTED / name).read_text()), name
+
+
+def test_every_scale_makes_valid_configs():
+    """Each scale's overrides, laid over every config it trains, pass the config validator."""
+    for study in studies().values():
+        for scale in study.scales.values():
+            for model in study.trained_at(scale):
+                config = Reproduction(study, scale, Path("unused"), seed=3).config(model.config)
+                assert config.train.seed == 3 and config.data.split_seed == 3

@@ -24,8 +24,18 @@ def run(args: argparse.Namespace) -> int:
     apply_thread_policy(args.threads, args.quiet)
     out = args.out or Path("runs") / f"{study.name}-{scale.name}"
     seeds = args.seeds or (scale.seeds if args.seed is None else ())
+    if args.analyse and not seeds:
+        why = "--seed names one run" if args.seed is not None else f"scale {scale.name!r} has no seeds of its own"
+        print(f"error: --analyse judges a multi-seed study's tables, but {why}; name the seeds with --seeds "
+              "(e.g. --seeds 0-4) or drop --analyse", file=sys.stderr)
+        return 2
+    if args.analyse and not out.is_dir():
+        print(f"error: --analyse reads OUT/seed-*/whitebox.json, but {out} is not a directory; point --out at "
+              "the study's folder (e.g. docs/runs/fmnist-seeds)", file=sys.stderr)
+        return 2
     if seeds:
-        path = SeedStudy(study, scale, out, seeds, args.data_dir, progress=not args.quiet, device=args.device).run()
+        path = SeedStudy(study, scale, out, seeds, args.data_dir, progress=not args.quiet,
+                         device=args.device).run(train=not args.analyse)
     else:
         path = Reproduction(study, scale, out, args.data_dir, args.seed or 0, progress=not args.quiet,
                             device=args.device).run()
@@ -50,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", metavar="NAME", help=f"the study: {', '.join(known)}")
     p.add_argument("--scale", default=None,
-                   help="smoke, medium, full or tiny where the study has them (default: fmnist smoke, CIFAR full)")
+                   help="smoke, medium, seeds, seeds-gpu, full or tiny where the study has them (default: "
+                   "fmnist smoke, CIFAR full)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/NAME-SCALE)")
     p.add_argument("--data-dir", default=None, help="where the dataset lives (CIFAR is never downloaded here)")
     seeds = p.add_mutually_exclusive_group()
@@ -61,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="a study of methods: the study once per seed (0-4, 0,2,7 or 0-2,9) into OUT/seed-S, "
                        "each seed fixing split, order, augmentation and initialisation; the claims judged across "
                        "seeds (t-intervals, two one-sided tests, Holm) in OUT/claims.md")
+    p.add_argument("--analyse", action="store_true",
+                   help="train and evaluate nothing: judge the per-seed tables already in OUT (OUT/seed-*/"
+                   "whitebox.json and the runs' metrics) and rewrite OUT's models, claims and results.md; "
+                   "recomputes a committed study (docs/runs/fmnist-seeds) or merges seeds run elsewhere")
     add_threads(p)
     p.add_argument("--device", default="auto", help="evaluation device: auto, cpu, cuda, cuda:1, ... (training: "
                    "the configs' train.device, auto)")

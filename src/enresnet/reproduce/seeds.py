@@ -238,17 +238,20 @@ class SeedStudy:
     def log(self, message: str) -> None:
         print(f"[reproduce {self.study.name}/{self.scale.name}] {message}", file=sys.stderr, flush=True)
 
-    def run(self) -> Path:
-        """Every seed (each resumable), then the analysis; returns ``results.md``."""
+    def run(self, train: bool = True) -> Path:
+        """Every seed (each resumable), then the analysis; returns ``results.md``. ``train=False`` trains and
+        evaluates nothing: it judges the per-seed tables already in ``out`` (a committed study folder, or
+        seeds run elsewhere), so every verdict recomputes from them."""
         with run_lock(self.out, purpose="reproduce"):
-            for seed in self.seeds:
+            for seed in self.seeds if train else ():
                 self.log(f"seed {seed} ({self.seeds.index(seed) + 1} of {len(self.seeds)})")
                 Reproduction(self.study, self.scale, seed_dir(self.out, seed), self.data_dir, seed,
                              progress=self.progress, device=self.device).run()
-            return self.analyse()
+            return self.analyse(ran_here=train)
 
-    def analyse(self) -> Path:
-        """``models``, ``claims`` and ``results.md`` from every seed of ``out`` that has its tables."""
+    def analyse(self, ran_here: bool = True) -> Path:
+        """``models``, ``claims`` and ``results.md`` from every seed of ``out`` that has its tables
+        (``ran_here``: whether this process ran the seeds, so that its machine is theirs)."""
         found = tuple(sorted(int(p.name.removeprefix("seed-")) for p in self.out.glob("seed-*")
                              if p.name.removeprefix("seed-").isdigit()))
         per_seed = seed_results(self.out, self.study, found)
@@ -262,7 +265,7 @@ class SeedStudy:
         atomic_write_text(self.out / "claims.md", claims_markdown(verdicts))
         atomic_write_text(self.out / "convergence.json", json.dumps(moves, indent=2) + "\n")
         path = self.out / "results.md"
-        atomic_write_text(path, self.report(tuple(per_seed), models, verdicts, moves))
+        atomic_write_text(path, self.report(tuple(per_seed), models, verdicts, moves, ran_here))
         return path
 
     def cpu_seconds(self, seeds: tuple[int, ...]) -> dict[int, float]:
@@ -274,7 +277,7 @@ class SeedStudy:
         return totals
 
     def report(self, seeds: tuple[int, ...], models: list[ModelSummary], verdicts: list[SeedVerdict],
-               moves: list[dict[str, Any]]) -> str:
+               moves: list[dict[str, Any]], ran_here: bool) -> str:
         seconds = self.cpu_seconds(seeds)
         words = ["enresnet", "reproduce", self.study.name, "--scale", self.scale.name, "--out", str(self.out),
                  "--seeds", ",".join(map(str, self.seeds))]
@@ -286,7 +289,8 @@ class SeedStudy:
             f"- command: `{shlex.join(words)}`",
             f"- seeds with tables: {', '.join(map(str, seeds)) or 'none yet'}",
             f"- scale `{self.scale.name}`: {self.scale.summary}",
-            f"- machine: {machine()}",
+            f"- machine: {machine()}" if ran_here else
+            f"- analysed on: {machine()} (each seed's results.md names the machine it ran on)",
             f"- wall time: {sum(seconds.values()) / 3600:.2f} h in all (per seed: "
             + ", ".join(f"{s}: {v / 60:.0f} min" for s, v in seconds.items()) + ")",
             f"- versions: {versions()}", "",

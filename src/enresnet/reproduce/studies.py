@@ -292,6 +292,20 @@ FMNIST_SCALES = {
         attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500}, subset_seeds=(0, 1),
         seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=("en5_resnet20", *NATURAL_FMNIST),
     ),
+    "seeds-gpu": Scale(
+        "seeds-gpu",
+        "the `seeds` design at the size of a GPU machine: the same schedule (4 epochs, lr 0.1, / 10 for the "
+        "last, batch 128, validation on 500 images with IFGSM^10) and the same evaluation (the first 5000 test "
+        "images with clean and IFGSM^20, EOT 5, 5 predictions per image; the first 500 with the default attacks, "
+        "here for every seed; sanity suite on 100), on the whole training set (55k train + 5k validation) and "
+        "with En5ResNet20 added. One seed per call of a device machine: docs/runs/fmnist-seeds/device.sh",
+        settings(data={"train_limit": 0, "val_size": 5000},
+                 train={"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
+                 validation={"limit": 500, "attack_steps": 10}),
+        test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
+        attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500},
+        seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=NATURAL_FMNIST,
+    ),
     "full": Scale(
         "full",
         "the configs' schedule (10 epochs, lr / 10 at 6 and 8, batch 128) on the whole training set "
