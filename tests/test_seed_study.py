@@ -12,6 +12,7 @@ import torch
 
 from enresnet.cli import main
 from enresnet.evaluate.accuracy import AccuracyStats
+from enresnet.evaluate.paired import CANNOT_TELL
 from enresnet.evaluate.protocol import DEFAULT_ATTACKS
 from enresnet.reproduce import Reproduction, SeedStudy, get_study, studies
 from enresnet.reproduce.claims import lookup
@@ -188,3 +189,55 @@ def test_every_scale_makes_valid_configs():
             for model in study.trained_at(scale):
                 config = Reproduction(study, scale, Path("unused"), seed=3).config(model.config)
                 assert config.train.seed == 3 and config.data.split_seed == 3
+
+
+def test_holm_within_the_family_across_seeds_by_hand():
+    """Four of the paper's claims measured on 3 seeds (100 images each, so a difference of k right images is k
+    points): every p-value from the closed form of Student's t with 2 degrees of freedom, Holm by hand."""
+    def ones(k: int) -> AccuracyStats:
+        return stats([[1] * k + [0] * (100 - k)])
+
+    right = {  # per seed: (ResNet20 clean, En1 clean, ResNet20 IFGSM^20, En1 IFGSM^20, En2 IFGSM^20, 2xResNet20)
+        0: (70, 71, 50, 53, 53, 55), 1: (70, 72, 50, 54, 55, 58), 2: (70, 73, 50, 55, 54, 58)}
+    per_seed = {s: {"whitebox": {"resnet20": {"clean": ones(r[0]), "ifgsm20": ones(r[2])},
+                                 "en1_resnet20": {"clean": ones(r[1]), "ifgsm20": ones(r[3])},
+                                 "en2_resnet20": {"ifgsm20": ones(r[4])},
+                                 "ens2_resnet20_nonoise": {"ifgsm20": ones(r[5])}}} for s, r in right.items()}
+    verdicts = {v.measures: v for v in judge_seeds(get_study("fmnist"), per_seed)}
+    assert {v.family for v in verdicts.values()} == {"paper"}
+
+    def cdf(t: float) -> float:  # Student's t, 2 degrees of freedom
+        return 0.5 + t / (2 * (2 + t * t) ** 0.5)
+
+    se = 1 / 3 ** 0.5  # every claim below has seed sd 1
+    expected = {  # measures: (per-seed differences, mean)
+        ("whitebox:en1_resnet20:clean", "whitebox:resnet20:clean"): ((1, 2, 3), 2),
+        ("whitebox:en1_resnet20:ifgsm20", "whitebox:resnet20:ifgsm20"): ((3, 4, 5), 4),
+        ("whitebox:en2_resnet20:ifgsm20", "whitebox:en1_resnet20:ifgsm20"): ((0, 1, -1), 0),
+        ("whitebox:en2_resnet20:ifgsm20", "whitebox:ens2_resnet20_nonoise:ifgsm20"): ((-2, -3, -4), -3),
+    }
+    assert set(verdicts) == set(expected)
+    p, p_eq = {}, {}
+    for key, (diffs, mean) in expected.items():
+        v = verdicts[key]
+        assert v.differences == pytest.approx(diffs) and v.mean == pytest.approx(mean) and v.sd == pytest.approx(1)
+        p[key] = 2 * (1 - cdf(abs(mean) / se))
+        p_eq[key] = max(1 - cdf((mean + 1) / se), 1 - cdf((1 - mean) / se))  # margin 1 point
+        assert v.p_value == pytest.approx(p[key], abs=1e-9) and v.p_equivalence == pytest.approx(p_eq[key], abs=1e-9)
+    # Two-sided p: 0.0202 (noise), 0.0351 (no-noise ensemble), 0.0742 (natural), 1 (members); Holm multiplies
+    # them by 4, 3, 2, 1 in that order, keeping the sequence monotone.
+    keys = sorted(p, key=p.get)
+    assert [round(p[k], 4) for k in keys] == [0.0202, 0.0351, 0.0742, 1.0]
+    adjusted, running = {}, 0.0
+    for rank, k in enumerate(keys):
+        running = max(running, min(1.0, (4 - rank) * p[k]))
+        adjusted[k] = running
+    for k in expected:
+        assert verdicts[k].p_holm == pytest.approx(adjusted[k], abs=1e-9)
+    # Alone the noise claim would hold (p = 0.02); within its family of four it cannot be told.
+    assert p[keys[0]] < 0.05 < verdicts[keys[0]].p_holm and verdicts[keys[0]].verdict == CANNOT_TELL
+    # The two one-sided tests: only the members claim (mean 0) comes near, 0.113, times 4 after Holm.
+    members = ("whitebox:en2_resnet20:ifgsm20", "whitebox:en1_resnet20:ifgsm20")
+    assert p_eq[members] == pytest.approx(0.5 - 3 ** 0.5 / (2 * 5 ** 0.5))
+    assert verdicts[members].p_equivalence_holm == pytest.approx(4 * p_eq[members])
+    assert all(v.verdict == CANNOT_TELL for v in verdicts.values())
