@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -241,6 +241,37 @@ HEADLINE = "headline"
 """A :class:`Measure` column: the worst case per image over clean and every default attack
 (:data:`~enresnet.evaluate.protocol.DEFAULT_ATTACKS`), measured only where all of them ran."""
 
+SEEDS = Scale(
+    "seeds",
+    "a study of methods, not of single networks: PGD-trained ResNet20, En1ResNet20, En2ResNet20 and "
+    "2 x ResNet20 without noise, once per seed (0-4 by default; seed s fixes split, order, augmentation and "
+    "initialisation of every model). Sized from measured throughput to <= 8 h of a 2-core CPU in total "
+    "(docs/results.md gives the arithmetic): 10k images of the 60k (9k train + 1k validation), 4 epochs "
+    "with lr 0.1, / 10 for the last (closer to convergence rather than more images), validation on 500 "
+    "images with IFGSM^10; every model evaluated on the first 5000 test images (clean and IFGSM^20, EOT 5, "
+    "5 predictions per image), and on the first 500 with the evaluation pipeline's default attacks "
+    "(FGSM, IFGSM^20, C&W, APGD-CE, APGD-DLR, EOT 5) for seeds 0 and 1; sanity suite on 100 of them; "
+    "no transfer, no naturally trained models, no figures",
+    settings(data={"train_limit": 10000, "val_size": 1000},
+             train={"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
+             validation={"limit": 500, "attack_steps": 10}),
+    test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
+    attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500}, subset_seeds=(0, 1),
+    seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=("en5_resnet20", *NATURAL_FMNIST),
+)
+"""The study of methods on a 2-core CPU (docs/results.md, section 1)."""
+
+SEEDS_GPU = replace(
+    SEEDS, name="seeds-gpu",
+    summary="the `seeds` design at the size of a GPU machine: the same schedule (4 epochs, lr 0.1, / 10 for the "
+    "last, batch 128, validation on 500 images with IFGSM^10) and the same evaluation (the first 5000 test images "
+    "with clean and IFGSM^20, EOT 5, 5 predictions per image; the first 500 with the default attacks, here for "
+    "every seed; sanity suite on 100), on the whole training set (55k train + 5k validation) and with "
+    "En5ResNet20 added. One seed per call of a device machine: docs/runs/fmnist-seeds/device.sh",
+    overrides=(*SEEDS.overrides, *settings(data={"train_limit": 0, "val_size": 5000})),
+    subset_seeds=None, skip=NATURAL_FMNIST,
+)
+
 FMNIST_SCALES = {
     "smoke": Scale(
         "smoke",
@@ -274,38 +305,8 @@ FMNIST_SCALES = {
         test_limit=1000, transfer_limit=500, autoattack_limit=100, sanity_limit=200, eps_limit=500, eps_steps=10,
         skip=("en5_resnet20",),
     ),
-    "seeds": Scale(
-        "seeds",
-        "a study of methods, not of single networks: PGD-trained ResNet20, En1ResNet20, En2ResNet20 and "
-        "2 x ResNet20 without noise, once per seed (0-4 by default; seed s fixes split, order, augmentation and "
-        "initialisation of every model). Sized from measured throughput to <= 8 h of a 2-core CPU in total "
-        "(docs/results.md gives the arithmetic): 10k images of the 60k (9k train + 1k validation), 4 epochs "
-        "with lr 0.1, / 10 for the last (closer to convergence rather than more images), validation on 500 "
-        "images with IFGSM^10; every model evaluated on the first 5000 test images (clean and IFGSM^20, EOT 5, "
-        "5 predictions per image), and on the first 500 with the evaluation pipeline's default attacks "
-        "(FGSM, IFGSM^20, C&W, APGD-CE, APGD-DLR, EOT 5) for seeds 0 and 1; sanity suite on 100 of them; "
-        "no transfer, no naturally trained models, no figures",
-        settings(data={"train_limit": 10000, "val_size": 1000},
-                 train={"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
-                 validation={"limit": 500, "attack_steps": 10}),
-        test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
-        attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500}, subset_seeds=(0, 1),
-        seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=("en5_resnet20", *NATURAL_FMNIST),
-    ),
-    "seeds-gpu": Scale(
-        "seeds-gpu",
-        "the `seeds` design at the size of a GPU machine: the same schedule (4 epochs, lr 0.1, / 10 for the "
-        "last, batch 128, validation on 500 images with IFGSM^10) and the same evaluation (the first 5000 test "
-        "images with clean and IFGSM^20, EOT 5, 5 predictions per image; the first 500 with the default attacks, "
-        "here for every seed; sanity suite on 100), on the whole training set (55k train + 5k validation) and "
-        "with En5ResNet20 added. One seed per call of a device machine: docs/runs/fmnist-seeds/device.sh",
-        settings(data={"train_limit": 0, "val_size": 5000},
-                 train={"epochs": 4, "batch_size": 128, "lr": 0.1, "milestones": [3]},
-                 validation={"limit": 500, "attack_steps": 10}),
-        test_limit=5000, sanity_limit=100, attacks=DEFAULT_ATTACKS,
-        attack_limits={"fgsm": 500, "cw": 500, "apgd-ce100": 500, "apgd-dlr100": 500},
-        seeds=(0, 1, 2, 3, 4), transfer=False, figures=False, skip=NATURAL_FMNIST,
-    ),
+    "seeds": SEEDS,
+    "seeds-gpu": SEEDS_GPU,
     "full": Scale(
         "full",
         "the configs' schedule (10 epochs, lr / 10 at 6 and 8, batch 128) on the whole training set "
