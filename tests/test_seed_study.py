@@ -156,7 +156,8 @@ def test_analyse_judges_the_tables_alone(seeds_dir, tmp_path):
 
 @pytest.mark.parametrize("args, message", [(["--seed", "1"], "--seed names one run"),
                                            (["--scale", "medium"], "scale 'medium' has no seeds of its own"),
-                                           (["--out", "missing"], "is not a directory")])
+                                           (["--out", "missing"], "missing is not a directory"),
+                                           (["--out", "."], ". holds no seed-*/whitebox.json")])
 def test_analyse_refusals(args, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv = ["reproduce", "fmnist", "--analyse", *args]
