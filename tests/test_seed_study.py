@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from enresnet.cli import main
+from enresnet.errors import ConfigError
 from enresnet.evaluate.accuracy import AccuracyStats
 from enresnet.evaluate.paired import CANNOT_TELL
 from enresnet.evaluate.protocol import DEFAULT_ATTACKS
@@ -242,3 +243,8 @@ def test_holm_within_the_family_across_seeds_by_hand():
     assert p_eq[members] == pytest.approx(0.5 - 3 ** 0.5 / (2 * 5 ** 0.5))
     assert verdicts[members].p_equivalence_holm == pytest.approx(4 * p_eq[members])
     assert all(v.verdict == CANNOT_TELL for v in verdicts.values())
+
+
+def test_analyse_refused_through_the_python_api(tmp_path):
+    with pytest.raises(ConfigError, match="holds no seed-"):
+        SeedStudy(get_study("fmnist"), get_study("fmnist").scale("seeds"), tmp_path, (0, 1)).run(train=False)

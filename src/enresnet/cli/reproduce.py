@@ -29,11 +29,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --analyse judges a multi-seed study's tables, but {why}; name the seeds with --seeds "
               "(e.g. --seeds 0-4) or drop --analyse", file=sys.stderr)
         return 2
-    if args.analyse and not any(out.glob("seed-*/whitebox.json")):
-        why = "is not a directory" if not out.is_dir() else "holds no seed-*/whitebox.json"
-        print(f"error: --analyse reads OUT/seed-*/whitebox.json, but {out} {why}; point --out at the study's "
-              "folder (e.g. docs/runs/fmnist-seeds), or run the seeds first (drop --analyse)", file=sys.stderr)
-        return 2
     if seeds:
         path = SeedStudy(study, scale, out, seeds, args.data_dir, progress=not args.quiet,
                          device=args.device).run(train=not args.analyse)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_text
+from ..errors import ConfigError
 from ..evaluate.paired import holm
 from ..evaluate.protocol import display_name
 from ..evaluate.seed_tests import LEVEL, SeedComparison
@@ -242,6 +243,10 @@ class SeedStudy:
         """Every seed (each resumable), then the analysis; returns ``results.md``. ``train=False`` trains and
         evaluates nothing: it judges the per-seed tables already in ``out`` (a committed study folder, or
         seeds run elsewhere), so every verdict recomputes from them."""
+        if not train and not any(Path(self.out).glob("seed-*/whitebox.json")):
+            why = "is not a directory" if not Path(self.out).is_dir() else "holds no seed-*/whitebox.json"
+            raise ConfigError(f"--analyse reads OUT/seed-*/whitebox.json, but {self.out} {why}; point --out at the "
+                              "study's folder (e.g. docs/runs/fmnist-seeds), or run the seeds first (drop --analyse)")
         with run_lock(self.out, purpose="reproduce"):
             for seed in self.seeds if train else ():
                 self.log(f"seed {seed} ({self.seeds.index(seed) + 1} of {len(self.seeds)})")
